@@ -1,0 +1,90 @@
+# The capture loop: camera -> ring -> button gestures -> recorder, one frame
+# per tick. Everything hardware comes from the HAL, so the same loop runs on
+# the ESP32 and on the virtual board.
+import boardcfg
+import button as btn
+import settings as cfg
+from recorder import BUFFERING, RECORDING, Recorder
+from ring import FrameRing, _ticks_diff
+from version import VERSION
+
+
+class App:
+    def __init__(self, hal, board, s, max_writes_per_tick=None):
+        self.hal = hal
+        self.settings = s
+        p = cfg.plan(board["psram_bytes"], s)
+        self.plan = p
+        self.ring = FrameRing(p["ring_bytes"], p["slots"])
+        b = board["button"]
+        self.button = btn.Button(hal.ticks_ms, active_low=b["active_low"], hold_ms=s["hold_ms"])
+        self.button.attach(hal.button_pin)
+        w, h, _ = cfg.FRAMESIZES[s["framesize"]]
+        info = {"board": board["id"], "firmware": VERSION, "settings": s}
+        self.recorder = Recorder(self.ring, hal.clips_dir, w, h, s["preroll_s"] * 1000, info,
+                                 utc=hal.clock.utc, audit=getattr(hal, "audit", None))
+        self.interval_ms = 1000 // s["fps"]
+        self.max_writes = max_writes_per_tick
+        self.capture_errors = 0
+        self.ticks = 0
+
+    def tick(self):
+        hal = self.hal
+        try:
+            frame = hal.camera.capture()
+        except OSError:
+            frame = None
+        now = hal.ticks_ms()
+        if frame is None:
+            self.capture_errors += 1
+        else:
+            self.ring.push(frame, now)
+        self.poll_button(now)
+        self.write(now, now + self.interval_ms * 3 // 4)
+        hal.led("status", self.recorder.state == RECORDING)
+        self.ticks += 1
+        return now
+
+    def poll_button(self, now):
+        b = self.button
+        level = self.hal.button_pin.value()
+        while True:
+            ev = b.poll(now, level)
+            if ev == btn.NONE:
+                return
+            self.recorder.on_button(ev, b.t, b.held_ms, now)
+
+    def write(self, now, deadline):
+        # Writer work until caught up or most of the frame interval is used.
+        rec = self.recorder
+        n = 0
+        while rec.state != BUFFERING:
+            if self.max_writes is not None and n >= self.max_writes:
+                return
+            if _ticks_diff(deadline, self.hal.ticks_ms()) <= 0 and n:
+                return
+            if not rec.step(now, 1):
+                return
+            n += 1
+
+    def run(self):
+        hal = self.hal
+        due = hal.ticks_ms()
+        while True:
+            self.tick()
+            due += self.interval_ms
+            wait = _ticks_diff(due, hal.ticks_ms())
+            if wait > 0:
+                hal.sleep_ms(wait)
+            else:
+                due = hal.ticks_ms()  # fell behind: don't try to catch up
+
+
+def load_config(path="config.json", boards_dir="boards"):
+    """config.json -> (board profile, validated settings)."""
+    import json
+    with open(path) as f:
+        c = json.load(f)
+    bid = c.get("board", "ai-thinker-esp32-cam")
+    board = boardcfg.load(boards_dir + "/" + bid + ".json")
+    return board, cfg.validate(c)

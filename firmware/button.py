@@ -1,0 +1,116 @@
+# Record button: the pin IRQ only stores the edge's tick into preallocated
+# state (ESP32 pin IRQs are soft and the handler must not allocate); all
+# debouncing and gesture logic runs in the main loop, from poll().
+#
+# Gestures: PRESS as soon as a press is stable, RELEASE with how long it was
+# held, HOLD once a press has stayed down, with no bounce at all, for hold_ms.
+# Any bounce restarts the hold timer, so a bounce storm never reads as a
+# deliberate hold. A button already down at boot is ignored until released.
+import array
+
+NONE = 0
+PRESS = 1
+RELEASE = 2
+HOLD = 3
+
+_QLEN = 16  # edges queued between polls; beyond that the pin level rules
+
+
+def _diff(a, b):
+    d = (a - b) & 0x3FFFFFFF
+    return d - 0x40000000 if d >= 0x20000000 else d
+
+
+class Button:
+    def __init__(self, ticks_ms, active_low=True, debounce_ms=30, hold_ms=3000):
+        self._ticks = ticks_ms
+        self.active = 0 if active_low else 1
+        self.debounce_ms = debounce_ms
+        self.hold_ms = hold_ms
+        self.edges = array.array("i", bytearray(4 * _QLEN))
+        self.w = 0  # edges written by the IRQ handler
+        self.r = 0  # edges consumed by poll()
+        self.lost = 0  # edges that overflowed the queue
+        self.started = False
+        self.armed = False  # False until the button has been seen released
+        self.raw = False  # pressed, as of the last edge
+        self.raw_t = 0  # time of the last edge
+        self.in_burst = False
+        self.burst_t = 0  # first edge since the level was last stable
+        self.down = False  # debounced state
+        self.press_t = 0
+        self.hold_fired = False
+        self.events = []  # (event, time, held_ms) found but not yet returned
+        self.t = 0  # time of the event poll() returned
+        self.held_ms = 0  # with RELEASE: how long the press lasted
+
+    def irq(self, pin):
+        # Soft IRQ handler: one store into a preallocated array, no allocation.
+        self.edges[self.w & (_QLEN - 1)] = self._ticks()
+        self.w += 1
+
+    def attach(self, pin):
+        pin.irq(handler=self.irq, trigger=3)  # Pin.IRQ_FALLING | Pin.IRQ_RISING
+
+    def poll(self, now, level):
+        """Consume queued edges and the pin's current level; return one of
+        NONE, PRESS, RELEASE, HOLD (call again until NONE). self.t is the
+        event's time; self.held_ms the press length for RELEASE. Edges are
+        replayed in order, so a press shorter than the loop period is still
+        seen, with its own times."""
+        if not self.events:
+            self._scan(now, level == self.active)
+        if not self.events:
+            return NONE
+        ev, self.t, self.held_ms = self.events.pop(0)
+        return ev
+
+    def _scan(self, now, pressed):
+        if not self.started:  # boot: take the level as it is, ignore old edges
+            self.started = True
+            self.r = self.w
+            self.raw = pressed
+            self.raw_t = now
+            return
+        pending = self.w - self.r
+        if pending > _QLEN:
+            self.lost += pending - _QLEN
+            self.r = self.w - _QLEN
+        while self.r != self.w:
+            t = self.edges[self.r & (_QLEN - 1)]
+            self.r += 1
+            self._advance(t)
+            self._toggle(t)
+        if pressed != self.raw:  # an edge the queue lost (or not yet run)
+            self._advance(now)
+            self._toggle(now)
+        self._advance(now)
+
+    def _toggle(self, t):
+        if not self.in_burst:
+            self.in_burst = True
+            self.burst_t = t
+        self.raw = not self.raw
+        self.raw_t = t
+
+    def _advance(self, t):
+        # Time moves on to t with the raw level unchanged since raw_t.
+        quiet = _diff(t, self.raw_t)
+        if quiet < self.debounce_ms:
+            return
+        self.in_burst = False
+        if not self.armed:
+            if not self.raw:
+                self.armed = True  # released at least once since boot
+            return
+        if self.raw != self.down:
+            self.down = self.raw
+            if self.down:
+                self.press_t = self.burst_t
+                self.hold_fired = False
+                self.events.append((PRESS, self.press_t, 0))
+            else:
+                self.events.append((RELEASE, self.burst_t, _diff(self.burst_t, self.press_t)))
+        if self.down and self.raw and not self.hold_fired and quiet >= self.hold_ms:
+            self.hold_fired = True
+            self.events.append((HOLD, self.raw_t + self.hold_ms, 0))

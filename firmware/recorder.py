@@ -1,0 +1,244 @@
+# Recorder state machine: BUFFERING -> RECORDING -> FINALIZING -> BUFFERING.
+#
+# While buffering, frames live only in the ring (nothing touches storage).
+# A press starts a clip with the frames of the last preroll_ms before the
+# press, then continues with live frames: the ring holds every frame from
+# the clip's next unwritten one on, so the pre-roll/live boundary has no gap
+# and no duplicate. Presses while recording become markers; a deliberate
+# hold stops. Time comes in as an argument (ticks in ms), never from a clock.
+import os
+
+import button
+from clip import ClipWriter
+from ring import _ticks_diff
+
+BUFFERING = 0
+RECORDING = 1
+FINALIZING = 2
+STATE_NAMES = ("buffering", "recording", "finalizing")
+
+CLIP_FORMAT = "bodycam-clip/1"
+
+
+class Recorder:
+    def __init__(self, ring, clips_dir, width, height, preroll_ms, info,
+                 utc=None, stage_bytes=8192, audit=None):
+        self.ring = ring
+        self.dir = clips_dir
+        self.width = width
+        self.height = height
+        self.preroll_ms = preroll_ms
+        self.info = info  # board, firmware and settings for the sidecar
+        self.utc = utc  # utc(ticks) -> ISO 8601 'Z' string, or None if unset
+        self.audit = audit  # audit.record(kind, dict) or None
+        self.stage = bytearray(stage_bytes)
+        self.state = BUFFERING
+        self.clip = None
+        self.clips_done = []
+        self.last_error = None
+        self._counter = _last_clip_number(clips_dir)
+        self._after = -1  # first seq not yet in a previous clip
+        self._queued = None  # press during FINALIZING: start right after
+        self._start_press = False  # the press that started this clip
+        self._pending = None  # time of a press while recording
+        self._closing = None
+
+    # --- events ----------------------------------------------------------
+    def on_button(self, ev, t, held_ms=0, now=None):
+        if ev == button.PRESS:
+            self._log("press", {"t": t, "state": STATE_NAMES[self.state]})
+            if self.state == BUFFERING:
+                self.start(t)
+                self._start_press = True
+            elif self.state == RECORDING:
+                self._pending = t
+            else:
+                self._queued = t
+        elif ev == button.RELEASE:
+            if self.state == RECORDING and self._pending is not None:
+                self.markers.append({"ms": _ticks_diff(self._pending, self.press_t), "held_ms": held_ms})
+                self._log("marker", {"t": self._pending, "held_ms": held_ms})
+            self._pending = None
+            self._start_press = False
+        elif ev == button.HOLD:
+            if self.state == RECORDING and self._pending is not None and not self._start_press:
+                self.stop(t if now is None else now, "hold", self._pending)
+                self._pending = None
+
+    def start(self, t):
+        ring = self.ring
+        if self.preroll_ms > 0:
+            first = ring.first_since(t - self.preroll_ms)
+        else:
+            first = _first_at_or_after(ring, t)
+        if first < self._after:
+            first = self._after  # never repeat frames of the previous clip
+        self._counter += 1
+        name = "BC%06d" % self._counter
+        try:
+            self.clip = ClipWriter(self.dir, name, self.width, self.height, self.stage)
+        except OSError as e:
+            self.last_error = "cannot create clip %s in %s: %s" % (name, self.dir, e)
+            self._log("error", {"what": self.last_error})
+            self._counter -= 1
+            return False
+        ring.hold(first)
+        self.next = first
+        self.press_t = t
+        self.first_seq = first
+        self.preroll_frames = 0
+        self.markers = []
+        self.stop_info = None
+        self.stop_seq = -1
+        self.drops0 = (ring.dropped_full, ring.dropped_bad, ring.dropped_large)
+        self.start_utc = self.utc(t) if self.utc else None
+        self.state = RECORDING
+        self._log("record_start", {"t": t, "clip": name, "first_seq": first})
+        return True
+
+    def stop(self, now, reason, press_t=None):
+        if self.state != RECORDING:
+            return
+        self.stop_seq = self.ring.newest_seq()
+        self.stop_info = {"reason": reason, "ms": _ticks_diff(now, self.press_t)}
+        if press_t is not None:
+            self.stop_info["press_ms"] = _ticks_diff(press_t, self.press_t)
+        self.state = FINALIZING
+        self._log("record_stop", {"t": now, "reason": reason, "clip": self.clip.name})
+
+    # --- work --------------------------------------------------------------
+    def step(self, now, max_frames=8):
+        """Write up to max_frames pending frames, or take one finishing step.
+        Returns how much work was done (frames written + finishing steps):
+        0 means there is nothing to do until the next frame arrives."""
+        if self.state == BUFFERING:
+            return 0
+        try:
+            return self._work(max_frames)
+        except OSError as e:
+            return self._storage_failed(now, e)
+
+    def _work(self, max_frames):
+        ring = self.ring
+        last = ring.newest_seq() if self.state == RECORDING else self.stop_seq
+        done = 0
+        while done < max_frames and self.next <= last:
+            seq = self.next
+            t = ring.time_of(seq)
+            rel = _ticks_diff(t, self.press_t)
+            if rel < 0:
+                self.preroll_frames += 1
+            if self.clip.frames == 0:
+                self.t_first = t
+            self.t_last = t
+            self.clip.add(ring.frame(seq), rel)
+            self.next = seq + 1
+            ring.hold(self.next)  # frame written: it may now be evicted
+            done += 1
+        if self.state == FINALIZING and self.next > self.stop_seq:
+            self._finish_step()
+            done += 1
+        return done
+
+    def _finish_step(self):
+        if self._closing is None:
+            self._closing = self.clip.close_steps(self._us_per_frame())
+        try:
+            next(self._closing)
+            return
+        except StopIteration:
+            pass
+        self._closing = None
+        clip = self.clip
+        clip.write_sidecar(self._meta())
+        self.clips_done.append(clip.name)
+        self._log("clip_done", {"clip": clip.name, "frames": clip.frames, "sha256": clip.sha256})
+        self._after = self.next
+        self.clip = None
+        self.state = BUFFERING
+        self.ring.hold(-1)
+        if self._queued is not None:
+            t, self._queued = self._queued, None
+            if self.start(t):
+                self._start_press = True
+
+    def _storage_failed(self, now, err):
+        self.last_error = "storage failed while writing %s: %s" % (self.clip.name if self.clip else "?", err)
+        self._log("error", {"what": self.last_error})
+        if self.state == RECORDING:
+            self.stop(now, "storage")
+            self.stop_seq = self.next - 1  # keep what is already written
+            return 0
+        # Finishing failed too: give up on this clip, keep buffering.
+        if self.clip:
+            self.clip.abort()
+        self.clip = None
+        self._closing = None
+        self.state = BUFFERING
+        self.ring.hold(-1)
+        return 0
+
+    def _us_per_frame(self):
+        # The AVI has one constant rate: the mean interval of this clip, so
+        # players show it at its real length. True times are in the sidecar.
+        n = self.clip.frames
+        if n > 1:
+            span = _ticks_diff(self.t_last, self.t_first)
+            if span > 0:
+                return span * 1000 // (n - 1)
+        fps = (self.info.get("settings") or {}).get("fps") or 10
+        return 1000000 // fps
+
+    def _meta(self):
+        ring = self.ring
+        c = self.clip
+        d0 = self.drops0
+        m = {
+            "format": CLIP_FORMAT,
+            "clip": c.name + ".AVI",
+            "board": self.info.get("board"),
+            "firmware": self.info.get("firmware"),
+            "settings": self.info.get("settings"),
+            "width": self.width,
+            "height": self.height,
+            "clock": {"set": self.start_utc is not None, "press_utc": self.start_utc,
+                      "press_ticks_ms": self.press_t},
+            "preroll_ms": self.preroll_ms,
+            "preroll_frames": self.preroll_frames,
+            "frames": c.frames,
+            "first_seq": self.first_seq,
+            "last_seq": self.next - 1,
+            "markers": self.markers,
+            "stop": self.stop_info,
+            "dropped": {"ring_full": ring.dropped_full - d0[0], "bad_frame": ring.dropped_bad - d0[1],
+                        "too_large": ring.dropped_large - d0[2]},
+            "avi_bytes": c.size,
+            "avi_sha256": c.sha256,
+        }
+        return m
+
+    def _log(self, kind, data):
+        if self.audit is not None:
+            self.audit.record(kind, data)
+
+
+def _first_at_or_after(ring, t):
+    seq = ring.oldest_seq()
+    while seq <= ring.newest_seq() and _ticks_diff(ring.time_of(seq), t) < 0:
+        seq += 1
+    return seq
+
+
+def _last_clip_number(d):
+    n = 0
+    try:
+        names = os.listdir(d)
+    except OSError:
+        return 0
+    for name in names:
+        if len(name) == 12 and name.startswith("BC") and name.endswith(".AVI"):
+            try:
+                n = max(n, int(name[2:8]))
+            except ValueError:
+                pass
+    return n

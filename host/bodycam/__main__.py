@@ -1,0 +1,3 @@
+from bodycam.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,56 @@
+"""bodycam plan: does a pre-roll fit the board's memory?"""
+import json
+
+from bodycam.boards import DEFAULT_BOARD, load_board
+from bodycam.resources import shared
+
+NAME = "plan"
+HELP = "check that a pre-roll fits a board's memory, and what would if not"
+DESCRIPTION = ("Estimate the pre-roll ring's memory from typical OV2640 JPEG sizes and the board's PSRAM. "
+               "Exit status 0 when it fits, 1 when it does not (with settings that would).")
+
+
+def add_arguments(p):
+    s = shared("settings")
+    p.add_argument("--board", default=DEFAULT_BOARD, help="board profile id (default: %(default)s)")
+    p.add_argument("--framesize", default=s.DEFAULTS["framesize"], choices=list(s.FRAMESIZES),
+                   help="camera frame size (default: %(default)s)")
+    p.add_argument("--fps", type=int, default=s.DEFAULTS["fps"], help="frames per second (default: %(default)s)")
+    p.add_argument("--preroll", type=int, default=s.DEFAULTS["preroll_s"],
+                   help="pre-roll seconds, 0-120 (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+
+
+def make_plan(board_id, framesize, fps, preroll):
+    s = shared("settings")
+    board = load_board(board_id)
+    settings = s.validate({"framesize": framesize, "fps": fps, "preroll_s": preroll})
+    return board, settings, s.plan(board["psram_bytes"], settings)
+
+
+def describe(board, p):
+    mib = 1048576.0
+    lines = ["%s: %s at %d fps with %d s pre-roll needs ~%.2f MiB (typical frame %.1f KB); "
+             "the ring can have %.2f MiB -> %s" % (
+                 board["id"], p["framesize"], p["fps"], p["preroll_s"], p["need_bytes"] / mib,
+                 p["typical_frame_bytes"] / 1000.0, p["budget_bytes"] / mib,
+                 "fits" if p["fits"] else "does NOT fit")]
+    sug = p.get("suggest") or {}
+    alts = []
+    if "fps" in sug:
+        alts.append("--fps %d" % sug["fps"])
+    if "framesize" in sug:
+        alts.append("--framesize %s" % sug["framesize"])
+    if "preroll_s" in sug:
+        alts.append("--preroll %d" % sug["preroll_s"])
+    if alts:
+        lines.append("would fit (change one): " + ", or ".join(alts))
+    elif not p["fits"]:
+        lines.append("nothing fits at this pre-roll on this board; try a shorter --preroll")
+    return "\n".join(lines)
+
+
+def run(args):
+    board, _, p = make_plan(args.board, args.framesize, args.fps, args.preroll)
+    print(json.dumps(p, indent=2) if args.json else describe(board, p))
+    return 0 if p["fits"] else 1

@@ -1,0 +1,1 @@
+"""The virtual ESP32-CAM board."""

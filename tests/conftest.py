@@ -1,0 +1,68 @@
+"""Shared fixtures. Firmware tests run on the real MicroPython unix port:
+`run_mpy` writes a script, runs it with firmware/ on MICROPYPATH and the
+heap limited like a board's, and returns what it printed as JSON."""
+import io
+import json
+import os
+import random
+import textwrap
+
+import pytest
+
+from bodycam import upy
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MPY_HELPERS = os.path.join(HERE, "mpy")
+
+
+class MpyError(AssertionError):
+    pass
+
+
+@pytest.fixture
+def run_mpy(tmp_path):
+    """run_mpy(code, heapsize=None) -> the JSON value of the script's last
+    stdout line. Fails the test with MicroPython's traceback otherwise."""
+
+    def run(code, heapsize=None, cwd=None, timeout=600):
+        script = tmp_path / "t_script.py"
+        script.write_text(textwrap.dedent(code))
+        p = upy.run_script(str(script), heapsize=heapsize, cwd=str(cwd or tmp_path),
+                           extra_path=[MPY_HELPERS], timeout=timeout)
+        if p.returncode != 0:
+            raise MpyError("MicroPython exited %d\nstdout:\n%s\nstderr:\n%s" % (p.returncode, p.stdout[-3000:], p.stderr[-3000:]))
+        lines = [line for line in p.stdout.splitlines() if line.strip()]
+        if not lines:
+            raise MpyError("MicroPython printed nothing; stderr:\n" + p.stderr)
+        return json.loads(lines[-1])
+
+    return run
+
+
+def make_jpeg(i, size=(640, 480), quality=80, busy=0):
+    """A real JPEG frame with its number drawn in; `busy` adds noise so
+    sizes vary like a real scene."""
+    from PIL import Image, ImageDraw
+
+    rng = random.Random(i)
+    im = Image.new("RGB", size, (40 + (i * 7) % 120, 90, 160))
+    d = ImageDraw.Draw(im)
+    w, h = size
+    x = (i * 13) % max(1, w - w // 4)
+    d.rectangle((x, h // 4, x + w // 4, h // 2), fill=(220, 60, 40))
+    for _ in range(busy):
+        px, py = rng.randrange(w), rng.randrange(h)
+        d.rectangle((px, py, px + 6, py + 6), fill=(rng.randrange(256), rng.randrange(256), rng.randrange(256)))
+    d.text((8, 8), "frame %d" % i, fill=(255, 255, 255))
+    out = io.BytesIO()
+    im.save(out, "JPEG", quality=quality)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="session")
+def jpeg_dir(tmp_path_factory):
+    """A folder of 12 real VGA JPEG frames of varying size (frames/*.jpg)."""
+    d = tmp_path_factory.mktemp("frames")
+    for i in range(12):
+        (d / ("%03d.jpg" % i)).write_bytes(make_jpeg(i, busy=(i % 4) * 150))
+    return d
