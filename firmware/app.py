@@ -22,9 +22,13 @@ class App:
         w, h, _ = cfg.FRAMESIZES[s["framesize"]]
         info = {"board": board["id"], "firmware": VERSION, "settings": s}
         self.recorder = Recorder(self.ring, hal.clips_dir, w, h, s["preroll_s"] * 1000, info,
-                                 utc=hal.clock.utc, audit=getattr(hal, "audit", None))
+                                 utc=hal.clock.utc, audit=getattr(hal, "audit", None),
+                                 seal=getattr(hal, "seal", None))
         self.interval_ms = 1000 // s["fps"]
         self.max_writes = max_writes_per_tick
+        # Other loop work (e.g. the serial dock): objects with poll(now),
+        # called once per tick after the recorder.
+        self.services = []
         self.capture_errors = 0
         self.ticks = 0
 
@@ -41,6 +45,8 @@ class App:
             self.ring.push(frame, now)
         self.poll_button(now)
         self.write(now, now + self.interval_ms * 3 // 4)
+        for svc in self.services:
+            svc.poll(now)
         hal.led("status", self.recorder.state == RECORDING)
         self.ticks += 1
         return now

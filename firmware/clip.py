@@ -38,6 +38,7 @@ class ClipWriter:
         self._ch = bytearray(8)
         self._ent = bytearray(16)
         self._t = bytearray(4)
+        self.times_hash = hashlib.sha256()  # over the int32 LE frame times
         self.sha256 = None
         self.size = 0
 
@@ -52,6 +53,7 @@ class ClipWriter:
         self.idx.write(self._ent)
         struct.pack_into("<i", self._t, 0, t_ms)
         self.tim.write(self._t)
+        self.times_hash.update(self._t)
         self.movi += 8 + avi.padded(n)
         if n > self.max_chunk:
             self.max_chunk = n

@@ -9,7 +9,7 @@
 import os
 
 import button
-from clip import ClipWriter
+from clip import ClipWriter, _hex
 from ring import _ticks_diff
 
 BUFFERING = 0
@@ -22,7 +22,7 @@ CLIP_FORMAT = "bodycam-clip/1"
 
 class Recorder:
     def __init__(self, ring, clips_dir, width, height, preroll_ms, info,
-                 utc=None, stage_bytes=8192, audit=None):
+                 utc=None, stage_bytes=8192, audit=None, seal=None):
         self.ring = ring
         self.dir = clips_dir
         self.width = width
@@ -31,6 +31,7 @@ class Recorder:
         self.info = info  # board, firmware and settings for the sidecar
         self.utc = utc  # utc(ticks) -> ISO 8601 'Z' string, or None if unset
         self.audit = audit  # audit.record(kind, dict) or None
+        self.seal = seal  # seal(meta) -> meta: adds the manifest's chain/HMAC
         self.stage = bytearray(stage_bytes)
         self.state = BUFFERING
         self.clip = None
@@ -150,7 +151,10 @@ class Recorder:
             pass
         self._closing = None
         clip = self.clip
-        clip.write_sidecar(self._meta())
+        meta = self._meta()
+        if self.seal is not None:
+            meta = self.seal(meta)
+        clip.write_sidecar(meta)
         self.clips_done.append(clip.name)
         self._log("clip_done", {"clip": clip.name, "frames": clip.frames, "sha256": clip.sha256})
         self._after = self.next
@@ -214,6 +218,9 @@ class Recorder:
                         "too_large": ring.dropped_large - d0[2]},
             "avi_bytes": c.size,
             "avi_sha256": c.sha256,
+            # frame_ms is streamed into the sidecar after sealing; this hash
+            # (SHA-256 of the times as int32 little-endian) binds it in.
+            "frame_ms_sha256": _hex(c.times_hash.digest()),
         }
         return m
 
