@@ -65,12 +65,15 @@ class ClipWriter:
         self.idx.flush()
         self.idx.f.close()
         self.avi.write(struct.pack("<4sI", b"idx1", 16 * self.frames))
+        # Copy through the index's own buffer: self.stage still holds the
+        # AVI's unflushed tail.
+        buf = self.idx.buf
         with open(self.base + ".IDX", "rb") as f:
             while True:
-                n = f.readinto(self.stage)
+                n = f.readinto(buf)
                 if not n:
                     break
-                self.avi.write(memoryview(self.stage)[:n])
+                self.avi.write(memoryview(buf)[:n])
                 yield
         self.avi.flush()
         f = self.avi.f

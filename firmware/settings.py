@@ -67,7 +67,7 @@ def validate(d):
 
 # --- memory plan ---------------------------------------------------------
 
-HEAP_RESERVE = 256 * 1024  # Python objects, staging buffers, dock service
+HEAP_RESERVE = 512 * 1024  # Python objects, staging buffers, dock service, fragmentation
 SCENE_MARGIN = 1.25  # busy scenes make larger JPEGs than typical
 WRITER_SLACK_S = 2  # live seconds buffered while the pre-roll is written
 MIN_FRAME_BYTES = 1024  # smallest frame expected: sets the slot count
@@ -100,13 +100,15 @@ def plan(psram_bytes, s):
     fs, fps, pre, fb = s["framesize"], s["fps"], s["preroll_s"], s["fb_count"]
     budget = ring_budget(psram_bytes, fs, fb)
     need = need_bytes(fs, fps, pre)
-    ring = s.get("ring_bytes") or need
+    # The ring takes the whole budget, not just the typical need: busy scenes
+    # make bigger JPEGs, and every spare byte is pre-roll kept for them.
+    ring = s.get("ring_bytes") or max(budget, 0)
     p = {
         "framesize": fs, "fps": fps, "preroll_s": pre,
         "typical_frame_bytes": FRAMESIZES[fs][2],
         "need_bytes": need, "budget_bytes": budget,
         "ring_bytes": ring, "slots": ring // MIN_FRAME_BYTES + 16,
-        "fits": ring <= budget and budget > 0,
+        "fits": need <= budget and ring <= budget and ring > 0,
     }
     if not p["fits"]:
         p["suggest"] = suggestions(psram_bytes, s)

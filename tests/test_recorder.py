@@ -1,0 +1,162 @@
+"""Recorder on MicroPython under synthetic time: pre-roll, continuity across
+the pre-roll/live boundary, markers, stops, a writer that falls behind."""
+import json
+import os
+
+import pytest
+
+# The MicroPython heap an AI-Thinker board has beside the camera buffers.
+BOARD_HEAP = 4194304 - 2 * (640 * 480 // 5)
+
+
+@pytest.fixture
+def kit(run_mpy, jpeg_dir, tmp_path):
+    """kit(body, **overrides) runs `body` with `k` = simkit.Kit; the body's
+    last expression goes to `out` and is returned (JSON)."""
+    from bodycam.resources import boards_dir
+
+    board = os.path.join(boards_dir(), "ai-thinker-esp32-cam.json")
+
+    def run(body, overrides=None, max_writes=None, heapsize=None):
+        code = "import json, simkit\n"
+        code += "k = simkit.Kit(%r, %r, %r, max_writes=%r)\n" % (board, str(jpeg_dir), overrides or {}, max_writes)
+        code += body + "\nprint(json.dumps(out))\n"
+        return run_mpy(code, heapsize=heapsize or BOARD_HEAP)
+
+    return run
+
+
+def sidecars(tmp_path):
+    d = tmp_path / "sd" / "clips"
+    return {p.stem: json.loads(p.read_text()) for p in sorted(d.glob("*.JSON"))}
+
+
+def test_press_after_long_buffering_keeps_30s_before_the_press(kit, tmp_path):
+    out = kit("""
+k.run_for(45000)
+t_press = k.press(300)
+k.run_for(5000)
+t_hold = k.press(3500)
+k.finish()
+out = {"press": t_press, "hold": t_hold, "pushed": k.pushed_times, "done": k.rec.clips_done, "state": k.rec.state}
+""")
+    assert out["done"] == ["BC000001"] and out["state"] == 0
+    sc = sidecars(tmp_path)["BC000001"]
+    fm = sc["frame_ms"]
+    press = out["press"]
+    # first frame captured at or before T - 30 s
+    assert fm[0] <= -30000
+    # ...and not much earlier than needed (one frame interval at most)
+    assert fm[0] > -30000 - 200
+    # every frame captured from there to the stop is present exactly once
+    pushed = [t - press for t in out["pushed"]]
+    expect = [t for t in pushed if fm[0] <= t <= fm[-1]]
+    assert fm == expect
+    assert sc["frames"] == len(fm) == sc["last_seq"] - sc["first_seq"] + 1
+    assert sc["preroll_frames"] == len([t for t in fm if t < 0])
+    assert sc["stop"]["reason"] == "hold"
+    # the stop is timed from the press that was held
+    assert sc["stop"]["press_ms"] == out["hold"] - press
+    assert sc["markers"] == []
+    assert sc["dropped"] == {"ring_full": 0, "bad_frame": 0, "too_large": 0}
+
+
+def test_press_with_less_buffered_keeps_everything(kit, tmp_path):
+    out = kit("""
+k.run_for(8000)
+t_press = k.press(200)
+k.run_for(2000)
+k.press(3200)
+k.finish()
+out = {"press": t_press, "first_push": k.pushed_times[0]}
+""")
+    fm = sidecars(tmp_path)["BC000001"]["frame_ms"]
+    assert fm[0] == out["first_push"] - out["press"]  # the very first frame since boot
+
+
+def test_short_presses_while_recording_are_markers_not_stops(kit, tmp_path):
+    out = kit("""
+k.run_for(3000)
+p0 = k.press(200)
+k.run_for(1000)
+m1 = k.press(400)
+k.run_for(1000)
+m2 = k.press(2700)   # long, but shorter than the 3 s hold: a marker
+k.run_for(1000)
+state_before_stop = k.rec.state
+k.press(3100)
+k.finish()
+out = {"p0": p0, "m1": m1, "m2": m2, "state": state_before_stop}
+""")
+    sc = sidecars(tmp_path)["BC000001"]
+    assert out["state"] == 1  # still recording after both markers
+    assert sc["markers"] == [{"ms": out["m1"] - out["p0"], "held_ms": 400},
+                             {"ms": out["m2"] - out["p0"], "held_ms": 2800}]
+    assert sc["stop"]["reason"] == "hold"
+
+
+def test_holding_the_start_press_does_not_stop(kit, tmp_path):
+    out = kit("""
+k.run_for(2000)
+k.press(6000)        # officer keeps the button down after starting
+k.run_for(2000)
+out = {"state": k.rec.state, "done": k.rec.clips_done}
+""")
+    assert out == {"state": 1, "done": []}
+
+
+def test_press_while_finishing_starts_the_next_clip_without_repeating_frames(kit, tmp_path):
+    out = kit("""
+k.run_for(5000)
+k.press(200)
+k.run_for(1000)
+k.pin.set(0)
+k.run_for(3200)      # hold -> stop; finishing takes a few ticks
+k.pin.set(1)
+k.rec.max_writes = 1
+k.app.max_writes = 1
+k.run_for(200)
+k.press(200)         # pressed again while the first clip is being finished
+k.run_for(3000)
+k.press(3200)
+k.app.max_writes = None
+k.finish()
+out = {"done": k.rec.clips_done}
+""")
+    assert out["done"] == ["BC000001", "BC000002"]
+    sc = sidecars(tmp_path)
+    a, b = sc["BC000001"], sc["BC000002"]
+    assert b["first_seq"] == a["last_seq"] + 1  # no frame in both, none lost between
+
+
+def test_writer_falling_behind_drops_new_frames_never_unwritten_ones(kit, tmp_path):
+    # a tiny ring and a writer that manages 1 frame per tick while the
+    # pre-roll backlog is ~60 frames: new frames must be dropped and counted,
+    # and every frame in the clip is in order with no duplicate
+    out = kit("""
+k.run_for(20000)
+k.press(200)
+k.run_for(6000)
+k.press(3200)
+k.finish(60000)
+out = {"done": k.rec.clips_done, "dropped": k.ring.dropped_full}
+""", overrides={"fps": 10, "preroll_s": 10, "ring_bytes": 600000}, max_writes=1)
+    sc = sidecars(tmp_path)["BC000001"]
+    fm = sc["frame_ms"]
+    assert out["dropped"] > 0
+    assert sc["dropped"]["ring_full"] == out["dropped"]
+    assert fm == sorted(set(fm))
+    assert sc["frames"] == sc["last_seq"] - sc["first_seq"] + 1
+
+
+def test_clips_dir_missing_gives_a_clear_error_and_keeps_buffering(kit, tmp_path):
+    out = kit("""
+k.rec.dir = "no/such/dir"
+k.run_for(2000)
+k.press(200)
+k.run_for(1000)
+out = {"state": k.rec.state, "err": k.rec.last_error, "frames": k.ring.count}
+""")
+    assert out["state"] == 0
+    assert "cannot create clip BC000001 in no/such/dir" in out["err"]
+    assert out["frames"] > 10

@@ -1,0 +1,167 @@
+"""FrameRing on the real MicroPython interpreter: allocation-free push,
+eviction and wrap-around over hours of synthetic time, held frames."""
+
+
+def test_push_and_irq_allocate_nothing(run_mpy):
+    r = run_mpy("""
+        import micropython, json
+        from ring import FrameRing
+        from button import Button
+        import framegen
+
+        ring = FrameRing(20000, 64)
+        scratch = bytearray(4000)
+        bad = bytearray(b'not a jpeg at all')
+        t = [0]
+        b = Button(lambda: t[0])
+        class Pin:
+            def value(self): return 0
+        pin = Pin()
+        frames = [framegen.build(k, framegen.size_for(k), bytearray(4000)) for k in range(40)]
+        big = bytearray(30000); big[0] = 0xFF; big[1] = 0xD8; big[-2] = 0xFF; big[-1] = 0xD9
+        ring.push(frames[0], 0); b.irq(pin)   # warm up: first calls may intern/cache
+        results = []
+        def hot(n):
+            # every path of push: store, evict, wrap, bad, too large, held-full
+            for i in range(n):
+                ring.push(frames[i % 40], i * 100)
+                b.irq(pin)
+            ring.push(bad, 1)
+            ring.push(big, 2)
+            ring.hold(ring.oldest_seq())
+            for i in range(30):
+                ring.push(frames[i % 40], i)
+            ring.hold(-1)
+        micropython.heap_lock()
+        try:
+            hot(500)
+            ok = True
+        except MemoryError:
+            ok = False
+        micropython.heap_unlock()
+        # control: the same check does catch an allocation
+        micropython.heap_lock()
+        try:
+            x = [1, 2, 3]
+            caught = False
+        except MemoryError:
+            caught = True
+        micropython.heap_unlock()
+        print(json.dumps({"ok": ok, "control": caught, "bad": ring.dropped_bad, "large": ring.dropped_large,
+                          "full": ring.dropped_full, "edges": b.w}))
+    """)
+    assert r["control"] is True, "heap_lock did not catch a list allocation: the test would prove nothing"
+    assert r["ok"] is True, "push() or the IRQ handler allocated under heap_lock"
+    assert r["bad"] == 1 and r["large"] == 1 and r["full"] > 0
+    assert r["edges"] == 501
+
+
+def test_hours_of_wraparound_never_corrupt_a_frame(run_mpy):
+    # 3 h at 10 fps of frames of 200..3000 bytes through a 64 KiB ring:
+    # ~2000 wraps. Every frame is checked right after its push, and every
+    # frame still in the ring is re-checked every 997 pushes.
+    r = run_mpy("""
+        import json
+        from ring import FrameRing
+        import framegen
+
+        SIZE = 65536
+        ring = FrameRing(SIZE, 128)
+        scratch = bytearray(4000)
+        check = bytearray(4000)
+        bad = 0
+        evicted_early = 0
+        checked = 0
+        total = 3 * 3600 * 10
+        for k in range(total):
+            n = framegen.size_for(k)
+            seq = ring.push(framegen.build(k, n, scratch), k * 100)
+            if seq != k:
+                bad += 1
+                break
+            if ring.frame(k) != framegen.build(k, n, check):
+                bad += 1
+            if k % 997 == 0:
+                for s in range(ring.oldest_seq(), ring.newest_seq() + 1):
+                    sl = ring._slot(s)
+                    if ring.off[sl] + ring.ln[sl] > SIZE:
+                        bad += 1  # split across the wrap
+                    if ring.frame(s) != framegen.build(s, framegen.size_for(s), check) or ring.time_of(s) != s * 100:
+                        bad += 1
+                    checked += 1
+                # the ring keeps as much as fits: eviction only when needed
+                if ring.bytes_used() < SIZE - 2 * 3000 and ring.count < ring.slots and ring.oldest_seq() > 0:
+                    evicted_early += 1
+        print(json.dumps({"bad": bad, "pushed": ring.next_seq, "checked": checked,
+                          "dropped": ring.dropped_full, "evicted_early": evicted_early}))
+    """)
+    assert r["pushed"] == 3 * 3600 * 10
+    assert r["bad"] == 0
+    assert r["dropped"] == 0
+    assert r["checked"] > 1000
+    assert r["evicted_early"] == 0
+
+
+def test_held_frames_are_never_evicted_new_ones_dropped(run_mpy):
+    r = run_mpy("""
+        import json
+        from ring import FrameRing, RING_FULL
+        import framegen
+        ring = FrameRing(10000, 32)
+        buf = bytearray(2000)
+        for k in range(10):
+            ring.push(framegen.build(k, 1000, buf), k)
+        ring.hold(ring.oldest_seq())
+        held_from = ring.oldest_seq()
+        codes = [ring.push(framegen.build(100 + k, 1000, buf), 100 + k) for k in range(5)]
+        still = all(ring.has(s) for s in range(held_from, held_from + 3))
+        # releasing the first two lets exactly enough room for new frames
+        ring.hold(held_from + 2)
+        after = ring.push(framegen.build(200, 1000, buf), 200)
+        print(json.dumps({"codes": codes, "full": RING_FULL, "still": still, "dropped": ring.dropped_full,
+                          "after": after, "oldest": ring.oldest_seq(), "held_from": held_from}))
+    """)
+    assert r["still"]
+    assert r["dropped"] >= 1
+    assert r["full"] in r["codes"]
+    assert r["after"] >= 0
+    assert r["oldest"] >= r["held_from"] and r["oldest"] <= r["held_from"] + 2
+
+
+def test_first_since_covers_the_requested_time(run_mpy):
+    r = run_mpy("""
+        import json
+        from ring import FrameRing
+        import framegen
+        ring = FrameRing(100000, 256)
+        buf = bytearray(600)
+        for k in range(50):
+            ring.push(framegen.build(k, 500, buf), 1000 + k * 100)
+        out = [ring.first_since(t) for t in (0, 1000, 1050, 1099, 1100, 5900, 99999)]
+        empty = FrameRing(1000, 4).first_since(5)
+        print(json.dumps({"out": out, "empty": empty}))
+    """)
+    # newest frame at or before t (so t is covered), the oldest if none is
+    assert r["out"] == [0, 0, 0, 0, 1, 49, 49]
+    assert r["empty"] == 0
+
+
+def test_bad_input_is_counted_not_stored(run_mpy):
+    r = run_mpy("""
+        import json
+        from ring import FrameRing, BAD_FRAME, TOO_LARGE
+        ring = FrameRing(1000, 8)
+        codes = [ring.push(b'', 0), ring.push(b'\\xff\\xd8\\xff', 0), ring.push(b'\\xff\\xd8 truncated', 0),
+                 ring.push(b'\\xff\\xd8' + bytes(2000) + b'\\xff\\xd9', 0), ring.push(b'\\xff\\xd8ok\\xff\\xd9', 7)]
+        try:
+            FrameRing(10, 1)
+            err = None
+        except ValueError as e:
+            err = str(e)
+        print(json.dumps({"codes": codes, "bad": ring.dropped_bad, "large": ring.dropped_large,
+                          "count": ring.count, "B": BAD_FRAME, "L": TOO_LARGE, "err": err}))
+    """)
+    B, L = r["B"], r["L"]
+    assert r["codes"] == [B, B, B, L, 0]
+    assert r["bad"] == 3 and r["large"] == 1 and r["count"] == 1
+    assert "ring needs" in r["err"]
