@@ -44,56 +44,58 @@ class FrameRing:
         if n < 4 or frame[0] != 0xFF or frame[1] != 0xD8 or frame[n - 2] != 0xFF or frame[n - 1] != 0xD9:
             self.dropped_bad += 1
             return BAD_FRAME
-        if n > self.size:
+        size = self.size
+        if n > size:
             self.dropped_large += 1
             return TOO_LARGE
-        if self.count == self.slots and not self._evict():
-            self.dropped_full += 1
-            return RING_FULL
-        pos = self._room(n)
-        if pos < 0:
-            self.dropped_full += 1
-            return RING_FULL
+        # Locals, one loop, no calls: this runs for every camera frame.
+        off = self.off
+        slots = self.slots
+        head = self.head
+        count = self.count
+        w = self.wpos
+        held = self.held
+        oldest = self.next_seq - count
+        # Evict oldest frames until n contiguous bytes and a slot are free.
+        while True:
+            if count == 0:
+                pos = 0
+                break
+            if count < slots:
+                o = off[head]
+                if o >= w:  # oldest lies ahead: the gap is [w, o)
+                    if w + n <= o:
+                        pos = w
+                        break
+                elif w + n <= size:  # live data is [o, w): room at the end
+                    pos = w
+                    break
+                elif n <= o:  # ...or at the start (the tail stays unused)
+                    pos = 0
+                    break
+            if held >= 0 and oldest >= held:  # never evict an unwritten frame
+                self.head = head
+                self.count = count
+                self.dropped_full += 1
+                return RING_FULL
+            head += 1
+            if head == slots:
+                head = 0
+            count -= 1
+            oldest += 1
         self.mv[pos:pos + n] = frame
-        s = self.head + self.count
-        if s >= self.slots:
-            s -= self.slots
-        self.off[s] = pos
+        s = head + count
+        if s >= slots:
+            s -= slots
+        off[s] = pos
         self.ln[s] = n
         self.tms[s] = t_ms
-        self.count += 1
+        self.head = head
+        self.count = count + 1
         self.wpos = pos + n
         seq = self.next_seq
         self.next_seq = seq + 1
         return seq
-
-    def _room(self, n):
-        # Evict oldest frames until n contiguous bytes are free; return the
-        # offset to write at, or -1 if a held frame is in the way.
-        while self.count:
-            o = self.off[self.head]
-            w = self.wpos
-            if o >= w:  # oldest lies ahead: the gap is [w, o)
-                if w + n <= o:
-                    return w
-            else:  # live data is [o, w): free are [w, size) and [0, o)
-                if w + n <= self.size:
-                    return w
-                if n <= o:
-                    return 0
-            if not self._evict():
-                return -1
-        self.wpos = 0
-        return 0
-
-    def _evict(self):
-        if self.held >= 0 and self.next_seq - self.count >= self.held:
-            return False
-        self.head += 1
-        if self.head == self.slots:
-            self.head = 0
-        self.count -= 1
-        return True
 
     # --- reading (recorder side; may allocate) ---------------------------
     def oldest_seq(self):
