@@ -3,6 +3,7 @@
 # the ESP32 and on the virtual board.
 import boardcfg
 import button as btn
+import recover
 import settings as cfg
 from recorder import BUFFERING, RECORDING, Recorder
 from ring import FrameRing, _ticks_diff
@@ -24,6 +25,9 @@ class App:
         self.recorder = Recorder(self.ring, hal.clips_dir, w, h, s["preroll_s"] * 1000, info,
                                  utc=hal.clock.utc, audit=getattr(hal, "audit", None),
                                  seal=getattr(hal, "seal", None))
+        # Clips cut off by a power loss are rebuilt before anything else.
+        self.recovered = recover.recover_all(hal.clips_dir, self.recorder.stage,
+                                             self.recorder.seal, self.recorder.audit)
         self.interval_ms = 1000 // s["fps"]
         self.max_writes = max_writes_per_tick
         # Other loop work (e.g. the serial dock): objects with poll(now),

@@ -1,8 +1,10 @@
 # One clip on storage: NAME.AVI (streaming MJPEG AVI) and NAME.JSON (the
 # sidecar). While recording, the idx1 entries and frame times go to two small
-# temporary files instead of RAM, so a clip's length is bounded by storage,
-# not memory. close_steps() finishes the clip a piece at a time so the
-# capture loop keeps running while the AVI is indexed and hashed.
+# temporary files (.IDX, .TIM) instead of RAM, so a clip's length is bounded
+# by storage, not memory, and what is known at the start plus markers go to
+# NAME.INF: after a power cut, recover.py rebuilds the clip from these.
+# close_steps() finishes the clip a piece at a time so the capture loop keeps
+# running while the AVI is indexed and hashed.
 import hashlib
 import json
 import os
@@ -10,8 +12,6 @@ import struct
 
 import avi
 from staging import StagedFile
-
-_HASH_CHUNK = 4096
 
 
 def _remove(path):
@@ -22,7 +22,7 @@ def _remove(path):
 
 
 class ClipWriter:
-    def __init__(self, directory, name, width, height, stage):
+    def __init__(self, directory, name, width, height, stage, start_meta=None):
         self.base = directory + "/" + name
         self.name = name
         self.width = width
@@ -31,6 +31,8 @@ class ClipWriter:
         self.avi = StagedFile(open(self.base + ".AVI", "wb"), stage)
         self.idx = StagedFile(open(self.base + ".IDX", "wb"), bytearray(512))
         self.tim = StagedFile(open(self.base + ".TIM", "wb"), bytearray(512))
+        self.inf = open(self.base + ".INF", "w")
+        self.note(start_meta or {})
         self.avi.write(avi.header(width, height, 0, 0, 0, 0))
         self.frames = 0
         self.movi = 4  # next chunk's offset from the 'movi' fourcc
@@ -59,6 +61,19 @@ class ClipWriter:
             self.max_chunk = n
         self.frames += 1
 
+    def note(self, d):
+        """Append one JSON line to NAME.INF (start facts, then markers)."""
+        self.inf.write(json.dumps(d))
+        self.inf.write("\n")
+
+    def sync(self):
+        """Push everything written so far to the card and update the file
+        sizes in the directory (FAT only does that on sync/close), so a power
+        cut loses at most what came after the last sync."""
+        for sf in (self.avi, self.idx, self.tim):
+            sf.flush()
+        self.inf.flush()
+
     def close_steps(self, us_per_frame):
         """Generator: index, patch the header, then hash the AVI a chunk per
         step. When exhausted, self.sha256 and self.size are set."""
@@ -82,53 +97,71 @@ class ClipWriter:
                            self.movi - 4, self.max_chunk, 8 + 16 * self.frames))
         f.close()
         _remove(self.base + ".IDX")
-        h = hashlib.sha256()
-        size = 0
-        mv = memoryview(self.stage)
-        with open(self.base + ".AVI", "rb") as f:
-            while True:
-                n = f.readinto(self.stage)
-                if not n:
-                    break
-                h.update(mv[:n])
-                size += n
-                yield
-        self.sha256 = _hex(h.digest())
-        self.size = size
+        out = {}
+        for _ in hash_steps(self.base + ".AVI", self.stage, out):
+            yield
+        self.sha256 = out["sha256"]
+        self.size = out["size"]
 
     def write_sidecar(self, meta):
-        """NAME.JSON: meta plus "frame_ms", the per-frame times, streamed from
-        the times file (an hour of frames never sits in RAM as a list), and
-        written atomically (temp file, then rename) so a half-written sidecar
-        never looks done."""
+        """NAME.JSON from meta and the frame times; the temp files go."""
         self.tim.flush()
         self.tim.f.close()
-        head = json.dumps(meta)
-        tmp = self.base + ".JS_"
-        with open(tmp, "w") as out, open(self.base + ".TIM", "rb") as tf:
-            out.write(head[:-1])
-            out.write(', "frame_ms": [' if len(head) > 2 else '"frame_ms": [')
-            sep = ""
-            while True:
-                n = tf.readinto(self.stage)
-                if not n:
-                    break
-                parts = []
-                for i in range(0, n - 3, 4):
-                    parts.append(str(struct.unpack_from("<i", self.stage, i)[0]))
-                out.write(sep + ", ".join(parts))
-                sep = ", "
-            out.write("]}")
-        _remove(self.base + ".JSON")
-        os.rename(tmp, self.base + ".JSON")
-        _remove(self.base + ".TIM")
+        write_sidecar(self.base, meta, self.stage)
+        self.inf.close()
+        _remove(self.base + ".INF")
 
     def abort(self):
-        for f in (self.avi.f, self.idx.f, self.tim.f):
+        for f in (self.avi.f, self.idx.f, self.tim.f, self.inf):
             try:
                 f.close()
             except Exception:
                 pass
+
+
+def hash_steps(path, buf, out):
+    """Generator: SHA-256 of a file, one buffer per step; sets out["sha256"]
+    (hex) and out["size"] when done."""
+    h = hashlib.sha256()
+    size = 0
+    mv = memoryview(buf)
+    with open(path, "rb") as f:
+        while True:
+            n = f.readinto(buf)
+            if not n:
+                break
+            h.update(mv[:n])
+            size += n
+            yield
+    out["sha256"] = _hex(h.digest())
+    out["size"] = size
+
+
+def write_sidecar(base, meta, stage):
+    """BASE.JSON: meta plus "frame_ms", the per-frame times streamed from
+    BASE.TIM (an hour of frames never sits in RAM as a list), written
+    atomically (temp file, then rename) so a half-written sidecar never looks
+    done. BASE.TIM is removed after."""
+    head = json.dumps(meta)
+    tmp = base + ".JS_"
+    with open(tmp, "w") as out, open(base + ".TIM", "rb") as tf:
+        out.write(head[:-1])
+        out.write(', "frame_ms": [' if len(head) > 2 else '"frame_ms": [')
+        sep = ""
+        while True:
+            n = tf.readinto(stage)
+            n -= n % 4
+            if n <= 0:
+                break
+            parts = []
+            for i in range(0, n, 4):
+                parts.append(str(struct.unpack_from("<i", stage, i)[0]))
+            out.write(sep + ", ".join(parts))
+            sep = ", "
+        out.write("]}")
+    _remove(base + ".JSON")
+    os.rename(tmp, base + ".JSON")
+    _remove(base + ".TIM")
 
 
 def _hex(b):

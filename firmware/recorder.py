@@ -18,6 +18,7 @@ FINALIZING = 2
 STATE_NAMES = ("buffering", "recording", "finalizing")
 
 CLIP_FORMAT = "bodycam-clip/1"
+SYNC_MS = 1000  # a power cut loses at most this much of a recording
 
 
 class Recorder:
@@ -57,7 +58,9 @@ class Recorder:
                 self._queued = t
         elif ev == button.RELEASE:
             if self.state == RECORDING and self._pending is not None:
-                self.markers.append({"ms": _ticks_diff(self._pending, self.press_t), "held_ms": held_ms})
+                mark = {"ms": _ticks_diff(self._pending, self.press_t), "held_ms": held_ms}
+                self.markers.append(mark)
+                self.clip.note({"marker": mark})
                 self._log("marker", {"t": self._pending, "held_ms": held_ms})
             self._pending = None
             self._start_press = False
@@ -76,8 +79,12 @@ class Recorder:
             first = self._after  # never repeat frames of the previous clip
         self._counter += 1
         name = "BC%06d" % self._counter
+        self.press_t = t
+        self.first_seq = first
+        self.start_utc = self.utc(t) if self.utc else None
+        self.start_info = self._start_meta(name)
         try:
-            self.clip = ClipWriter(self.dir, name, self.width, self.height, self.stage)
+            self.clip = ClipWriter(self.dir, name, self.width, self.height, self.stage, self.start_info)
         except OSError as e:
             self.last_error = "cannot create clip %s in %s: %s" % (name, self.dir, e)
             self._log("error", {"what": self.last_error})
@@ -85,14 +92,12 @@ class Recorder:
             return False
         ring.hold(first)
         self.next = first
-        self.press_t = t
-        self.first_seq = first
         self.preroll_frames = 0
         self.markers = []
         self.stop_info = None
         self.stop_seq = -1
         self.drops0 = (ring.dropped_full, ring.dropped_bad, ring.dropped_large)
-        self.start_utc = self.utc(t) if self.utc else None
+        self._synced_t = t
         self.state = RECORDING
         self._log("record_start", {"t": t, "clip": name, "first_seq": first})
         return True
@@ -136,6 +141,9 @@ class Recorder:
             self.next = seq + 1
             ring.hold(self.next)  # frame written: it may now be evicted
             done += 1
+        if done and _ticks_diff(self.t_last, self._synced_t) >= SYNC_MS:
+            self.clip.sync()
+            self._synced_t = self.t_last
         if self.state == FINALIZING and self.next > self.stop_seq:
             self._finish_step()
             done += 1
@@ -193,13 +201,12 @@ class Recorder:
         fps = (self.info.get("settings") or {}).get("fps") or 10
         return 1000000 // fps
 
-    def _meta(self):
-        ring = self.ring
-        c = self.clip
-        d0 = self.drops0
-        m = {
+    def _start_meta(self, name):
+        # What is known when the clip starts: also written to NAME.INF, so a
+        # clip cut off by power loss can be rebuilt (recover.py).
+        return {
             "format": CLIP_FORMAT,
-            "clip": c.name + ".AVI",
+            "clip": name + ".AVI",
             "board": self.info.get("board"),
             "firmware": self.info.get("firmware"),
             "settings": self.info.get("settings"),
@@ -208,20 +215,26 @@ class Recorder:
             "clock": {"set": self.start_utc is not None, "press_utc": self.start_utc,
                       "press_ticks_ms": self.press_t},
             "preroll_ms": self.preroll_ms,
-            "preroll_frames": self.preroll_frames,
-            "frames": c.frames,
             "first_seq": self.first_seq,
-            "last_seq": self.next - 1,
-            "markers": self.markers,
-            "stop": self.stop_info,
-            "dropped": {"ring_full": ring.dropped_full - d0[0], "bad_frame": ring.dropped_bad - d0[1],
-                        "too_large": ring.dropped_large - d0[2]},
-            "avi_bytes": c.size,
-            "avi_sha256": c.sha256,
-            # frame_ms is streamed into the sidecar after sealing; this hash
-            # (SHA-256 of the times as int32 little-endian) binds it in.
-            "frame_ms_sha256": _hex(c.times_hash.digest()),
         }
+
+    def _meta(self):
+        ring = self.ring
+        c = self.clip
+        d0 = self.drops0
+        m = dict(self.start_info)
+        m["preroll_frames"] = self.preroll_frames
+        m["frames"] = c.frames
+        m["last_seq"] = self.next - 1
+        m["markers"] = self.markers
+        m["stop"] = self.stop_info
+        m["dropped"] = {"ring_full": ring.dropped_full - d0[0], "bad_frame": ring.dropped_bad - d0[1],
+                        "too_large": ring.dropped_large - d0[2]}
+        m["avi_bytes"] = c.size
+        m["avi_sha256"] = c.sha256
+        # frame_ms is streamed into the sidecar after sealing; this hash
+        # (SHA-256 of the times as int32 little-endian) binds it in.
+        m["frame_ms_sha256"] = _hex(c.times_hash.digest())
         return m
 
     def _log(self, kind, data):

@@ -1,0 +1,76 @@
+"""Power loss while recording: the clip is rebuilt at the next boot from
+what reached the card, and nothing that reached it is lost."""
+import json
+import os
+
+import av
+
+from bodycam.resources import boards_dir
+
+BOARD = os.path.join(boards_dir(), "ai-thinker-esp32-cam.json")
+HEAP = 4194304 - 2 * (640 * 480 // 5)
+
+
+def boot(run_mpy, jpeg_dir, body):
+    return run_mpy("import json, simkit\nk = simkit.Kit(%r, %r)\n%s" % (BOARD, str(jpeg_dir), body), heapsize=HEAP)
+
+
+CUT_WHILE_RECORDING = """
+k.run_for(35000)
+p = k.press(200)
+k.run_for(1000)
+k.press(400)              # a marker
+k.run_for(5000)
+c = k.rec.clip
+print(json.dumps({"written": c.frames, "synced_avi": c.avi.written - c.avi.fill, "state": k.rec.state}))
+"""  # ...and the script ends: no close, no flush: the power is gone
+
+
+def test_clip_cut_by_power_loss_is_rebuilt_at_next_boot(run_mpy, jpeg_dir, tmp_path):
+    before = boot(run_mpy, jpeg_dir, CUT_WHILE_RECORDING)
+    assert before["state"] == 1 and before["written"] > 150
+    clips = tmp_path / "sd" / "clips"
+    assert not (clips / "BC000001.JSON").exists()
+    after = boot(run_mpy, jpeg_dir, 'print(json.dumps({"recovered": k.app.recovered, "files": sorted(__import__("os").listdir("sd/clips"))}))')
+    assert after["files"] == ["BC000001.AVI", "BC000001.JSON"]
+    name, frames = after["recovered"][0]
+    assert name == "BC000001"
+    sc = json.loads((clips / "BC000001.JSON").read_text())
+    assert sc["recovered"] is True and sc["stop"]["reason"] == "power_loss"
+    assert sc["frames"] == frames == len(sc["frame_ms"])
+    # at most the last second (one sync period, 5 frames at 5 fps) plus the
+    # staged tail is lost; everything before was kept
+    assert before["written"] - frames <= 6
+    assert sc["frame_ms"][0] <= -30000 and sc["preroll_frames"] == len([t for t in sc["frame_ms"] if t < 0])
+    assert sc["markers"] and sc["markers"][0]["held_ms"] == 400
+    with av.open(str(clips / "BC000001.AVI")) as c:
+        packets = [bytes(p) for p in c.demux(video=0) if p.size]
+    src = [p.read_bytes() for p in sorted(jpeg_dir.glob("*.jpg"))]
+    assert packets == [src[(sc["first_seq"] + i) % len(src)] for i in range(frames)]
+    # the next recording gets the next name
+    nxt = boot(run_mpy, jpeg_dir, "k.run_for(2000)\nk.press(200)\nk.run_for(1000)\nprint(json.dumps(k.rec.clip.name))")
+    assert nxt == "BC000002"
+
+
+def test_power_cut_during_recovery_just_recovers_again(run_mpy, jpeg_dir, tmp_path):
+    boot(run_mpy, jpeg_dir, CUT_WHILE_RECORDING)
+    clips = tmp_path / "sd" / "clips"
+    # a first recovery dies after the rebuilt files replaced the originals
+    # (kept as .AVO/.TIO) but before the sidecar was written
+    mid = run_mpy("""
+import json, os, recover
+def cut(meta):
+    raise SystemExit
+try:
+    recover.recover_all("sd/clips", bytearray(8192), seal=cut)
+except SystemExit:
+    pass
+print(json.dumps(sorted(os.listdir("sd/clips"))))
+""")
+    assert "BC000001.AVO" in mid and "BC000001.JSON" not in mid
+    after = boot(run_mpy, jpeg_dir, 'print(json.dumps(k.app.recovered))')
+    sc = json.loads((clips / "BC000001.JSON").read_text())
+    assert after[0][0] == "BC000001" and sc["frames"] == after[0][1] > 150
+    assert sorted(os.listdir(clips)) == ["BC000001.AVI", "BC000001.JSON"]
+    with av.open(str(clips / "BC000001.AVI")) as c:
+        assert len([p for p in c.demux(video=0) if p.size]) == sc["frames"]
