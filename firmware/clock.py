@@ -5,9 +5,10 @@ UNIX_2024 = 1704067200  # an RTC before this was never set
 
 
 class Clock:
-    def __init__(self, ticks_ms, rtc_seconds=None):
+    def __init__(self, ticks_ms, rtc_seconds=None, rtc_set=None):
         self.ticks_ms = ticks_ms
         self.rtc_seconds = rtc_seconds  # seconds since 1970, or None
+        self.rtc_set = rtc_set  # rtc_set(unix_ms): keep the hardware RTC in step
         self.base_unix_ms = None  # UTC ms at tick base_ticks
         self.base_ticks = 0
         self.last_sync = None
@@ -25,6 +26,8 @@ class Clock:
         old = self.unix_ms()
         self._anchor(unix_ms)
         self.last_sync = unix_ms
+        if self.rtc_set is not None:
+            self.rtc_set(unix_ms)
         return old
 
     def unix_ms(self, ticks=None):
@@ -48,6 +51,13 @@ def iso_utc(unix_ms):
     days, s = divmod(s, 86400)
     y, m, d = _civil(days)
     return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (y, m, d, s // 3600, s // 60 % 60, s % 60, ms)
+
+
+def civil_from_unix(unix_s):
+    """(year, month, day, hour, minute, second, weekday 0=Monday) in UTC."""
+    days, s = divmod(unix_s, 86400)
+    y, m, d = _civil(days)
+    return y, m, d, s // 3600, s // 60 % 60, s % 60, (days + 3) % 7
 
 
 def _civil(days):

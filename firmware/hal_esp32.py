@@ -21,7 +21,7 @@ class Esp32Hal:
             self.led(name, False)
         if "power_hold" in board:  # keeps a battery board powered
             machine.Pin(board["power_hold"], machine.Pin.OUT, value=1)
-        self.clock = clock.Clock(time.ticks_ms, _rtc_seconds)
+        self.clock = clock.Clock(time.ticks_ms, _rtc_seconds, _rtc_set)
         self.camera = open_camera(board, settings)
         self.clips_dir = mount_storage(board)
 
@@ -40,6 +40,12 @@ class Esp32Hal:
 def _rtc_seconds():
     # Seconds since 1970 from the RTC (MicroPython's ESP32 epoch is 2000).
     return time.time() + 946684800 if time.gmtime(0)[0] == 2000 else time.time()
+
+
+def _rtc_set(unix_ms):
+    # The RTC survives soft resets (not power loss): deploy/dock set it.
+    y, mo, d, h, mi, s, wd = clock.civil_from_unix(unix_ms // 1000)
+    machine.RTC().datetime((y, mo, d, wd, h, mi, s, (unix_ms % 1000) * 1000))
 
 
 class _LemarivaCamera:

@@ -99,3 +99,4 @@ def test_cli_unknown_board_is_a_clear_error():
     assert p.returncode == 2
     assert "unknown board 'no-such-board'; known boards: ai-thinker-esp32-cam" in p.stderr
     assert "Traceback" not in p.stderr
+
