@@ -160,3 +160,12 @@ out = {"state": k.rec.state, "err": k.rec.last_error, "frames": k.ring.count}
     assert out["state"] == 0
     assert "cannot create clip BC000001 in no/such/dir" in out["err"]
     assert out["frames"] > 10
+
+
+def test_buffering_never_touches_storage(kit, tmp_path):
+    out = kit("""
+import os
+k.run_for(60000)
+out = {"files": os.listdir("sd/clips"), "frames": k.ring.count, "state": k.rec.state}
+""")
+    assert out["files"] == [] and out["state"] == 0 and out["frames"] > 150
