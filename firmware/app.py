@@ -25,6 +25,11 @@ class App:
         self.recorder = Recorder(self.ring, hal.clips_dir, w, h, s["preroll_s"] * 1000, info,
                                  utc=hal.clock.utc, audit=getattr(hal, "audit", None),
                                  seal=getattr(hal, "seal", None))
+        # Clip names continue past clips offloaded and deleted (the sealer
+        # remembers the last number), so a name never repeats on a device.
+        last = getattr(self.recorder.seal, "last_clip_number", 0)
+        if last > self.recorder._counter:
+            self.recorder._counter = last
         # Clips cut off by a power loss are rebuilt before anything else.
         self.recovered = recover.recover_all(hal.clips_dir, self.recorder.stage,
                                              self.recorder.seal, self.recorder.audit)

@@ -12,7 +12,21 @@ def main():
     else:
         from hal_virtual import VirtualHal as Hal
     hal = Hal(board, s)
-    app.App(hal, board, s).run()
+    import evidence  # audit log + sealed manifests on the HAL; logs the boot
+    evidence.attach(hal, board, s)
+    a = app.App(hal, board, s)
+    evidence.watch(a)  # audit entries for dropped frames
+    boot_line(hal, board, s, a)
+    a.run()
+
+
+def boot_line(hal, board, s, a):
+    # One line for the host: `bodycam deploy` waits for it to know the
+    # firmware came up with the version, board and settings it deployed.
+    import json
+    from version import VERSION
+    print("BODYCAM-BOOT " + json.dumps({"firmware": VERSION, "board": board["id"], "settings": s,
+                                        "ring_bytes": a.plan["ring_bytes"], "clock": hal.clock.utc()}))
 
 
 main()

@@ -1,0 +1,55 @@
+"""bodycam check: did a clip keep its pre-roll and frame rate?"""
+import json
+
+from bodycam import timing
+
+NAME = "check"
+HELP = "check a clip's timing: pre-roll kept, frame rate, gaps, drops, latency"
+DESCRIPTION = (
+    "Read a clip's AVI and sidecar and report the pre-roll kept before the press, the frame rate "
+    "(mean, and the slowest 1 s window), frame-interval jitter, the largest gap, dropped frames, the delay "
+    "from the press to the first live frame, and whether the AVI (header, index, frames) agrees with the "
+    "sidecar. Exit status 0 when the clip meets its targets, 1 when it misses one or the files are damaged "
+    "(each reason printed), 2 for usage errors. A damaged or truncated AVI is diagnosed, with the frames "
+    "that can still be read.")
+
+
+def add_arguments(p):
+    p.add_argument("clip", metavar="CLIP", help="the clip: NAME.AVI, NAME.JSON or NAME")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--plot", metavar="FILE.png", help="draw the frame intervals over time into a PNG")
+    p.add_argument("--preroll", type=float, metavar="S",
+                   help="pre-roll required before the press, in seconds (default: the clip's setting)")
+    p.add_argument("--fps", type=int, metavar="N",
+                   help="frame rate the clip must keep (default: the clip's setting). Fails when the mean is "
+                        "under 95%% of N or any 1 s window holds fewer than N-1 frames")
+    p.add_argument("--max-gap", type=int, metavar="MS",
+                   help="longest allowed time between frames (default: 3 frame intervals at the target rate)")
+    p.add_argument("--max-delay", type=int, metavar="MS",
+                   help="longest allowed delay from the press to the first live frame (default: not checked)")
+
+
+def run(args):
+    for name in ("preroll", "fps", "max_gap", "max_delay"):
+        v = getattr(args, name)
+        if v is not None and v < 0:
+            raise ValueError("--%s must not be negative" % name.replace("_", "-"))
+    if args.fps == 0:
+        raise ValueError("--fps must be at least 1")
+    rep = timing.check_clip(args.clip, preroll_s=args.preroll, fps=args.fps, max_gap_ms=args.max_gap,
+                            max_delay_ms=args.max_delay)
+    if args.plot:
+        from bodycam import timing_plot
+        fm = []
+        if rep["files"]["sidecar"]:
+            side, _ = timing.load_sidecar(rep["files"]["sidecar"])
+            fm = side["frame_ms"] if side else []
+        timing_plot.plot(rep, fm, args.plot)
+        rep["plot"] = args.plot
+    if args.json:
+        print(json.dumps(rep, indent=2, sort_keys=True))
+    else:
+        print(timing.describe(rep))
+        if args.plot:
+            print("plot: " + args.plot)
+    return 0 if rep["ok"] else 1

@@ -1,0 +1,329 @@
+"""`bodycam check`'s analysis: from a clip's sidecar (the true capture time
+of every frame) and its AVI (what a player sees), how much pre-roll was
+kept, the frame rate, jitter, gaps, drops and press latency, and whether
+the AVI agrees with the sidecar. Pure functions over lists of ints: an
+hour of frames takes milliseconds.
+"""
+import hashlib
+import json
+import math
+import os
+import struct
+from array import array
+
+from bodycam.avi_reader import read_avi
+
+GAP_FACTOR = 1.5  # an interval this many nominal intervals long is a gap
+DEFAULT_MAX_GAP_INTERVALS = 3  # default limit: 3 nominal intervals
+MEAN_FPS_TOLERANCE = 0.95  # the mean rate may be 5% under the target
+
+
+class ClipFiles:
+    """The AVI and sidecar paths for a CLIP argument (either file, or the
+    name without extension)."""
+
+    def __init__(self, arg):
+        base, ext = os.path.splitext(arg)
+        if ext.upper() not in (".AVI", ".JSON"):
+            base = arg
+        self.avi = _existing(base, ".AVI")
+        self.sidecar = _existing(base, ".JSON")
+        self.name = os.path.basename(base)
+        if not self.avi and not self.sidecar:
+            raise FileNotFoundError("no clip %s: neither %s.AVI nor %s.JSON exists" % (arg, base, base))
+
+
+def _existing(base, ext):
+    for e in (ext, ext.lower()):
+        if os.path.isfile(base + e):
+            return base + e
+    return None
+
+
+def load_sidecar(path):
+    """(dict, None) or (None, plain-words problem)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        return None, "cannot read the sidecar %s: %s" % (path, e)
+    try:
+        d = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as e:
+        return None, "the sidecar %s is not valid JSON (%s): damaged or cut short" % (os.path.basename(path), e)
+    if not isinstance(d, dict):
+        return None, "the sidecar %s is not a JSON object" % os.path.basename(path)
+    fm = d.get("frame_ms")
+    if not isinstance(fm, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in fm):
+        return None, "the sidecar %s has no list of frame times (frame_ms)" % os.path.basename(path)
+    return d, None
+
+
+def frame_ms_sha256(frame_ms):
+    """SHA-256 of the frame times as int32 little-endian (as the firmware
+    hashes them while recording)."""
+    a = array("i", frame_ms)
+    if a.itemsize != 4:  # pragma: no cover - every supported platform has 4-byte int
+        return hashlib.sha256(struct.pack("<%di" % len(frame_ms), *frame_ms)).hexdigest()
+    if struct.pack("=i", 1) != struct.pack("<i", 1):  # pragma: no cover - big-endian host
+        a.byteswap()
+    return hashlib.sha256(a.tobytes()).hexdigest()
+
+
+def check_clip(arg, preroll_s=None, fps=None, max_gap_ms=None, max_delay_ms=None):
+    """Read a clip and analyse it; returns the report dict."""
+    files = ClipFiles(arg)
+    avi = read_avi(files.avi) if files.avi else None
+    sidecar, side_problem = load_sidecar(files.sidecar) if files.sidecar else (None, None)
+    rep = analyse(sidecar, avi, preroll_s=preroll_s, fps=fps, max_gap_ms=max_gap_ms, max_delay_ms=max_delay_ms)
+    rep["clip"] = files.name
+    rep["files"] = {"avi": files.avi, "sidecar": files.sidecar}
+    if not files.avi:
+        rep["problems"].insert(0, "the AVI file %s.AVI is missing" % files.name)
+    if not files.sidecar:
+        rep["problems"].insert(0, "the sidecar %s.JSON is missing, so the true frame times are unknown "
+                                  "(the recording was probably never finished)" % files.name)
+    elif side_problem:
+        rep["problems"].insert(0, side_problem)
+    rep["ok"] = not rep["problems"]
+    return rep
+
+
+def analyse(sidecar, avi, preroll_s=None, fps=None, max_gap_ms=None, max_delay_ms=None):
+    rep = {"problems": [], "notes": []}
+    problems = rep["problems"]
+    if avi is not None:
+        rep["avi"] = avi.summary()
+    if sidecar is None:
+        if avi is not None:
+            problems.extend(avi.problems)
+            if avi.us_per_frame and avi.header_frames:
+                rep["notes"].append("timing below is the AVI's constant rate only")
+        rep["ok"] = not problems
+        return rep
+
+    settings = sidecar.get("settings") or {}
+    fm = sidecar["frame_ms"]
+    n = len(fm)
+    target_fps = fps if fps is not None else settings.get("fps")
+    if preroll_s is not None:
+        need_pre_ms = int(round(preroll_s * 1000))
+    else:
+        need_pre_ms = sidecar.get("preroll_ms")
+    nominal = 1000.0 / target_fps if target_fps else None
+    if max_gap_ms is None and nominal:
+        max_gap_ms = DEFAULT_MAX_GAP_INTERVALS * nominal
+    rep.update({
+        "width": sidecar.get("width"), "height": sidecar.get("height"),
+        "frames": n, "targets": {"preroll_ms": need_pre_ms, "fps": target_fps, "max_gap_ms": max_gap_ms,
+                                 "max_delay_ms": max_delay_ms},
+        "clock": sidecar.get("clock"), "markers": sidecar.get("markers") or [], "stop": sidecar.get("stop"),
+        "dropped": sidecar.get("dropped"),
+    })
+    if n == 0:
+        problems.append("the clip has no frames")
+        _avi_agreement(rep, sidecar, avi, fm)
+        return rep
+
+    # Pre-roll: how long before the press the oldest frame was captured.
+    pre = [t for t in fm if t < 0]
+    live = [t for t in fm if t >= 0]
+    rep["preroll_ms"] = -fm[0] if fm[0] < 0 else 0
+    rep["preroll_frames"] = len(pre)
+    rep["press_to_first_live_ms"] = live[0] if live else None
+    rep["span_ms"] = fm[-1] - fm[0]
+    if sidecar.get("preroll_frames") is not None and sidecar["preroll_frames"] != len(pre):
+        problems.append("the sidecar says %d pre-roll frames but %d frame times are before the press"
+                        % (sidecar["preroll_frames"], len(pre)))
+    if pre and live and fm.index(live[0]) != len(pre):
+        problems.append("pre-roll and live frames are interleaved")
+    if need_pre_ms and rep["preroll_ms"] < need_pre_ms:
+        problems.append("pre-roll: only %.2f s kept before the press, %.2f s required"
+                        % (rep["preroll_ms"] / 1000.0, need_pre_ms / 1000.0))
+
+    # Intervals: rate, jitter, gaps.
+    iv = [fm[i + 1] - fm[i] for i in range(n - 1)]
+    if iv:
+        mean = sum(iv) / len(iv)
+        var = sum((x - mean) ** 2 for x in iv) / len(iv)
+        big = max(iv)
+        at = iv.index(big)
+        rep["interval_ms"] = {"mean": round(mean, 3), "min": min(iv), "max": big,
+                              "jitter_std": round(math.sqrt(var), 3)}
+        rep["largest_gap"] = {"ms": big, "after_frame": at, "from_ms": fm[at], "to_ms": fm[at + 1]}
+        rep["fps_mean"] = round(1000.0 * len(iv) / rep["span_ms"], 3) if rep["span_ms"] > 0 else None
+        back = [i for i, x in enumerate(iv) if x <= 0]
+        if back:
+            problems.append("frame times go backwards or repeat %d time(s) (first after frame %d at %+d ms)"
+                            % (len(back), back[0] + 1, fm[back[0]]))
+        if nominal:
+            gaps = [(i, x) for i, x in enumerate(iv) if x > GAP_FACTOR * nominal]
+            rep["gaps"] = len(gaps)
+            rep["missing_frames_est"] = sum(max(0, int(round(x / nominal)) - 1) for _, x in gaps)
+            rep["jitter_vs_nominal_ms"] = round(max(abs(x - nominal) for x in iv), 3)
+        if max_gap_ms is not None and big > max_gap_ms:
+            problems.append("gap: no frame for %d ms from %+.2f s to %+.2f s (limit %d ms)"
+                            % (big, fm[at] / 1000.0, fm[at + 1] / 1000.0, max_gap_ms))
+    win = min_frames_in_window(fm, 1000)
+    rep["fps_min_1s"] = win[0] if win else None
+    rep["fps_min_1s_at_ms"] = win[1] if win else None
+    if target_fps:
+        if win and win[0] < target_fps - 1:
+            problems.append("frame rate: only %d frames in the second from %+.2f s, %d fps set"
+                            % (win[0], win[1] / 1000.0, target_fps))
+        if rep.get("fps_mean") is not None and rep["fps_mean"] < MEAN_FPS_TOLERANCE * target_fps:
+            problems.append("frame rate: %.2f fps on average, below the %d fps set" % (rep["fps_mean"], target_fps))
+    if max_delay_ms is not None and rep["press_to_first_live_ms"] is not None and \
+            rep["press_to_first_live_ms"] > max_delay_ms:
+        problems.append("latency: first live frame %d ms after the press (limit %d ms)"
+                        % (rep["press_to_first_live_ms"], max_delay_ms))
+    d = sidecar.get("dropped") or {}
+    rep["dropped_total"] = sum(v for v in d.values() if isinstance(v, int))
+    _avi_agreement(rep, sidecar, avi, fm)
+    return rep
+
+
+def min_frames_in_window(fm, window_ms):
+    """(fewest frames captured in any window_ms-long window that lies
+    within the clip, the window's start), or None if the clip is shorter.
+    Windows start at each frame time (a window starting between frames
+    holds no more frames than the one starting at the next frame)."""
+    n = len(fm)
+    if n < 2 or fm[-1] - fm[0] < window_ms:
+        return None
+    best = None
+    j = 0
+    last_start = fm[-1] - window_ms
+    for i in range(n):
+        t = fm[i]
+        if t > last_start:
+            break
+        if j < i:
+            j = i
+        end = t + window_ms
+        while j < n and fm[j] < end:
+            j += 1
+        c = j - i
+        if best is None or c < best[0]:
+            best = (c, t)
+    return best
+
+
+def _avi_agreement(rep, sidecar, avi, fm):
+    problems = rep["problems"]
+    ag = {}
+    rep["avi_agreement"] = ag
+    if avi is None:
+        return
+    problems.extend(avi.problems)
+    n = len(fm)
+    ag["frames_sidecar"] = n
+    ag["frames_avi"] = len(avi.frames)
+    ag["frames_header"] = avi.header_frames
+    ag["frames_index"] = None if avi.index is None else len(avi.index)
+    if len(avi.frames) != n:
+        problems.append("the AVI holds %d frames but the sidecar lists %d" % (len(avi.frames), n))
+    if sidecar.get("frames") is not None and sidecar["frames"] != n:
+        problems.append("the sidecar says %d frames but lists %d frame times" % (sidecar["frames"], n))
+    if sidecar.get("avi_bytes") is not None and sidecar["avi_bytes"] != avi.size:
+        problems.append("the AVI is %d bytes but the sidecar says %d" % (avi.size, sidecar["avi_bytes"]))
+    if (sidecar.get("width"), sidecar.get("height")) != (avi.width, avi.height) and avi.width is not None:
+        problems.append("the AVI is %sx%s but the sidecar says %sx%s"
+                        % (avi.width, avi.height, sidecar.get("width"), sidecar.get("height")))
+    want = sidecar.get("frame_ms_sha256")
+    if want is not None:
+        ag["frame_ms_hash_ok"] = frame_ms_sha256(fm) == want
+        if not ag["frame_ms_hash_ok"]:
+            problems.append("the frame times do not match their hash in the sidecar (frame_ms edited?)")
+    # The AVI plays at one constant rate (the clip's mean interval); its
+    # timeline should span the same time as the true capture times.
+    us = avi.us_per_frame
+    if us and n > 1 and avi.header_frames:
+        span = fm[-1] - fm[0]
+        avi_span = (n - 1) * us / 1000.0
+        ag["us_per_frame"] = us
+        ag["avi_span_ms"] = round(avi_span, 3)
+        ag["sidecar_span_ms"] = span
+        ag["max_offset_ms"] = round(max(abs(i * us / 1000.0 - (fm[i] - fm[0])) for i in range(n)), 3)
+        if abs(avi_span - span) > 1 + (n - 1) / 1000.0:
+            problems.append("the AVI's timeline lasts %.3f s but the frames were captured over %.3f s"
+                            % (avi_span / 1000.0, span / 1000.0))
+
+
+# --- text report ---------------------------------------------------------
+
+def describe(rep):
+    lines = []
+    name = rep.get("clip", "clip")
+    a = rep.get("avi") or {}
+    if "frames" in rep:
+        size = "%sx%s" % (rep.get("width"), rep.get("height"))
+        span = rep.get("span_ms")
+        lines.append("%s: %d frames over %s (%s)" % (name, rep["frames"],
+                                                    "%.2f s" % (span / 1000.0) if span is not None else "0 s", size))
+    elif a:
+        lines.append("%s: %d readable frames in the AVI (no sidecar)" % (name, a.get("frames_readable", 0)))
+    else:
+        lines.append("%s:" % name)
+    c = rep.get("clock")
+    if c is not None:
+        if c.get("press_utc"):
+            s = "press at %s" % c["press_utc"]
+            if c.get("last_sync_utc"):
+                s += "; clock last synced %s" % c["last_sync_utc"]
+                if c.get("sync_offset_ms") is not None:
+                    s += " (corrected by %+d ms)" % c["sync_offset_ms"]
+            lines.append("  clock:            " + s)
+        else:
+            lines.append("  clock:            never set on this device before the press: UTC times unknown")
+    t = rep.get("targets") or {}
+    if "preroll_ms" in rep:
+        need = t.get("preroll_ms")
+        lines.append("  pre-roll kept:    %.2f s before the press (%d frames)%s" % (
+            rep["preroll_ms"] / 1000.0, rep["preroll_frames"],
+            "; %.2f s required" % (need / 1000.0) if need else ""))
+    if rep.get("fps_mean") is not None:
+        s = "%.2f fps mean" % rep["fps_mean"]
+        if rep.get("fps_min_1s") is not None:
+            s += ", %d in the slowest 1 s window (from %+.2f s)" % (rep["fps_min_1s"], rep["fps_min_1s_at_ms"] / 1000.0)
+        if t.get("fps"):
+            s += "; %d fps set" % t["fps"]
+        lines.append("  frame rate:       " + s)
+    iv = rep.get("interval_ms")
+    if iv:
+        g = rep["largest_gap"]
+        s = "%.1f ms mean, jitter %.1f ms (std dev), largest gap %d ms (%+.2f s to %+.2f s)" % (
+            iv["mean"], iv["jitter_std"], g["ms"], g["from_ms"] / 1000.0, g["to_ms"] / 1000.0)
+        if t.get("max_gap_ms") is not None:
+            s += "; limit %d ms" % t["max_gap_ms"]
+        lines.append("  intervals:        " + s)
+    if "dropped" in rep and rep["dropped"] is not None:
+        d = rep["dropped"]
+        s = "%d by the device (%s)" % (rep.get("dropped_total", 0),
+                                       ", ".join("%s %d" % (k.replace("_", " "), v) for k, v in sorted(d.items())))
+        if rep.get("gaps") is not None:
+            s += "; %d gap(s) in the frame times, ~%d frames missing" % (rep["gaps"], rep["missing_frames_est"])
+        lines.append("  dropped frames:   " + s)
+    if rep.get("press_to_first_live_ms") is not None:
+        lines.append("  press -> first live frame: %d ms" % rep["press_to_first_live_ms"])
+    if rep.get("markers"):
+        lines.append("  markers:          " + ", ".join("%+.2f s" % (m["ms"] / 1000.0) for m in rep["markers"]))
+    st = rep.get("stop")
+    if st:
+        lines.append("  stopped by:       %s at %+.2f s" % (st.get("reason"), st.get("ms", 0) / 1000.0))
+    ag = rep.get("avi_agreement") or {}
+    if ag:
+        s = "AVI %d frames, sidecar %d, header %s, index %s" % (
+            ag["frames_avi"], ag["frames_sidecar"], ag["frames_header"], ag["frames_index"])
+        if "avi_span_ms" in ag:
+            s += "; AVI timeline %.3f s vs captured %.3f s (frames off their true time by up to %.0f ms)" % (
+                ag["avi_span_ms"] / 1000.0, ag["sidecar_span_ms"] / 1000.0, ag["max_offset_ms"])
+        lines.append("  AVI vs sidecar:   " + s)
+    for note in rep.get("notes", []):
+        lines.append("  note: " + note)
+    if rep["problems"]:
+        lines.append("verdict: FAILS (%d problem%s):" % (len(rep["problems"]), "" if len(rep["problems"]) == 1 else "s"))
+        lines.extend("  - " + p for p in rep["problems"])
+    else:
+        lines.append("verdict: meets its targets")
+    return "\n".join(lines)
