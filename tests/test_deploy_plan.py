@@ -33,9 +33,11 @@ def test_preroll_that_does_not_fit_is_refused_with_what_would():
     msg = str(e.value)
     assert "do not fit" in msg and "nothing was changed" in msg
     assert "would fit (change one): --fps" in msg and "--preroll" in msg
-    # The same settings fit the 8 MB ESP32-S3 board.
-    _, _, p = deploying.choose_settings("xiao-esp32s3-sense", {"framesize": "VGA", "fps": 10, "preroll_s": 60}, None)
+    # 40 s of the same fit an 8 MB ESP32-S3 board, not the 4 MB ESP32-CAM.
+    _, _, p = deploying.choose_settings("esp32-s3-eye", {"framesize": "VGA", "fps": 10, "preroll_s": 40}, None)
     assert p["fits"] and p["budget_bytes"] > 7 * 1024 * 1024
+    with pytest.raises(DeployError):
+        deploying.choose_settings("ai-thinker-esp32-cam", {"framesize": "VGA", "fps": 10, "preroll_s": 40}, None)
     with pytest.raises(ValueError, match="must be a whole number from 0 to 120"):
         deploying.choose_settings("ai-thinker-esp32-cam", {"preroll_s": 500}, None)
 
