@@ -175,7 +175,14 @@ def ensure_key(dev, board_id, present, log):
         return None
     name = keys.DEVICE_KEY_FILE
     if present:
-        return {"file": name, "new": False}
+        got = dev.run_json("import json\ntry:\n d = json.load(open(%r)).get('device')\nexcept Exception:\n d = None\n"
+                           "print(json.dumps(d))" % name)
+        if got:
+            if keys.device_key(got) is None:
+                log("warning: this board's key (%s) is not in your keyring %s; `bodycam verify` will need "
+                    "the board's %s" % (got, keys.keyring_path(), name))
+            return {"file": name, "new": False, "device": got}
+        log("the board's %s is damaged: giving it a new key" % name)
     device_id, key = keys.provision(board=board_id)
     data = keys.device_key_json(device_id, key)
     dev.put(name, data)
@@ -213,20 +220,19 @@ def deploy(port, board_id=None, settings=None, source=False, baud=115200, reboot
             dev.remove(n)
         if any(n.startswith("boards/") for n in send):
             dev.mkdir("boards")
-        before = dev.bytes_sent
         for n in send:
             log("  sending %s (%d bytes)" % (n, len(files[n])))
             dev.put(n, files[n])
         key = ensure_key(dev, board_id, bool(key_file and have.get(key_file)), log)
         if key and key["new"]:
             send.append(key["file"])
-        sent_bytes = dev.bytes_sent - before
+        sent_bytes = dev.upload_bytes
         clock = set_clock(dev)
         line, printed = dev.soft_reboot(BOOT_MARKER, timeout=reboot_timeout)
         boot = _check_boot(line, board_id, chosen)
     return {"board": board_id, "settings": chosen, "plan": plan, "device": info,
             "compiled": compile_for is not None, "sent": send, "unchanged": unchanged,
-            "removed": removed, "bytes_sent": sent_bytes, "key": key, "clock": clock, "boot": boot,
+            "removed": removed, "bytes_sent": sent_bytes, "repl_bytes": dev.bytes_sent, "key": key, "clock": clock, "boot": boot,
             "seconds": round(time.monotonic() - t0, 2)}
 
 

@@ -67,7 +67,8 @@ class Device:
             self.t = SerialTransport(port, baudrate=baud)
         except (TransportError, OSError) as e:
             raise DeviceError("cannot open %s: %s" % (port, e))
-        self.bytes_sent = 0
+        self.bytes_sent = 0  # code sent to the REPL, all of it
+        self.upload_bytes = 0  # of that, file uploads (base64 and their exec wrapping)
 
     def __enter__(self):
         return self
@@ -131,6 +132,7 @@ class Device:
 
     def put(self, path, data, progress=None):
         tmp = path + ".part"
+        start = self.bytes_sent
         self.run("import binascii\n_f = open(%r, 'wb')" % tmp)
         for i in range(0, len(data), CHUNK):
             b64 = base64.b64encode(data[i:i + CHUNK]).decode()
@@ -138,6 +140,7 @@ class Device:
             if progress:
                 progress(min(i + CHUNK, len(data)), len(data))
         self.run("_f.close()\ndel _f" + RENAME % {"tmp": tmp, "dst": path})
+        self.upload_bytes += self.bytes_sent - start
 
     def remove(self, path):
         self.run("import os\ntry:\n os.remove(%r)\nexcept OSError:\n pass" % path)
