@@ -155,13 +155,18 @@ def _recover(path):
                 rec_last = e
             if k == "boot" or size - start > _TAIL_LIMIT:
                 break
+    if rec_last is not None and rec_last["k"] == "record_start":
+        out["interrupted"] = (rec_last.get("d") or {}).get("clip")
+    if last_good_end > size:
+        # The last entry is whole but its newline never reached storage.
+        out["good_end"] = size
+        out["needs_newline"] = True
+        return out
     out["good_end"] = last_good_end
     tail = size - last_good_end
     if tail > 0:
         out["needs_newline"] = _last_byte(path, size) != b"\n"
         out["torn"], out["torn_sha256"] = _region(path, last_good_end, size, out["needs_newline"])
-    if rec_last is not None and rec_last["k"] == "record_start":
-        out["interrupted"] = (rec_last.get("d") or {}).get("clip")
     return out
 
 

@@ -50,6 +50,8 @@ def attach(hal, board, settings, key_path=KEY_FILE, state_path=STATE_FILE):
         problems.append("no device key (%s): clips are not signed; provision one with bodycam deploy" % key_path)
     for p in problems:
         log.record("error", {"what": p})
+    import gc
+    gc.collect()  # the ring, allocated next, needs one contiguous block
     return log, sealer
 
 

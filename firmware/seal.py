@@ -16,8 +16,10 @@ UNSEALED = ("manifest_hmac", "frame_ms")  # not covered by the manifest HMAC
 
 # --- canonical JSON --------------------------------------------------------
 # Sorted keys, no spaces, strings as UTF-8 with only '"', '\' and control
-# characters escaped. json.dumps can't be used: MicroPython's has no
-# sort_keys and escapes differently from CPython's.
+# characters escaped: byte for byte what CPython's json.dumps(obj,
+# sort_keys=True, separators=(",", ":"), ensure_ascii=False) gives. Written
+# out because MicroPython's json.dumps has no sort_keys and escapes
+# differently.
 
 def canonical(obj):
     out = []
@@ -61,6 +63,9 @@ def _canon(v, out):
         raise ValueError("canonical JSON takes ints, strings, bools, None, lists and dicts, not %r" % (v,))
 
 
+_SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
+
+
 def _quote(s):
     for c in s:
         if c == '"' or c == "\\" or ord(c) < 0x20:
@@ -72,7 +77,7 @@ def _quote(s):
         if c == '"' or c == "\\":
             parts.append("\\" + c)
         elif ord(c) < 0x20:
-            parts.append("\\u%04x" % ord(c))
+            parts.append(_SHORT.get(c) or "\\u%04x" % ord(c))
         else:
             parts.append(c)
     parts.append('"')

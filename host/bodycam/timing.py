@@ -184,28 +184,32 @@ def analyse(sidecar, avi, preroll_s=None, fps=None, max_gap_ms=None, max_delay_m
 
 
 def min_frames_in_window(fm, window_ms):
-    """(fewest frames captured in any window_ms-long window that lies
-    within the clip, the window's start), or None if the clip is shorter.
-    Windows start at each frame time (a window starting between frames
-    holds no more frames than the one starting at the next frame)."""
+    """(fewest frames captured in any window_ms-long window [s, s+window_ms)
+    that lies within the clip, its start s), or None if the clip is shorter.
+    Times are whole ms. Sliding a window's start forward only loses frames
+    when it passes a frame, so the emptiest windows start at the first
+    frame or 1 ms after some frame: only those starts are tried."""
     n = len(fm)
     if n < 2 or fm[-1] - fm[0] < window_ms:
         return None
-    best = None
-    j = 0
     last_start = fm[-1] - window_ms
-    for i in range(n):
-        t = fm[i]
-        if t > last_start:
+    best = None
+    i = 0  # first frame at or after s
+    j = 0  # first frame at or after s + window_ms
+    for k in range(-1, n):
+        s = fm[0] if k < 0 else fm[k] + 1
+        if s > last_start:
             break
+        while i < n and fm[i] < s:
+            i += 1
+        end = s + window_ms
         if j < i:
             j = i
-        end = t + window_ms
         while j < n and fm[j] < end:
             j += 1
         c = j - i
         if best is None or c < best[0]:
-            best = (c, t)
+            best = (c, s)
     return best
 
 

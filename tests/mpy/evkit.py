@@ -46,3 +46,34 @@ class EvKit(Kit):
         self.press(self.settings["hold_ms"] + 300)
         self.finish()
         return t
+
+
+def timed_clip(clips_dir, jpegs, times, press_t, stop_t, preroll_ms, fps, bad=(), width=320, height=240,
+               audit=None, seal=None):
+    """One clip from the real recorder with chosen capture times: a frame
+    is pushed at each time in `times` (a bad, non-JPEG frame at each time in
+    `bad`: dropped by the ring, so a gap), the button is pressed at press_t
+    (between frames) and the clip stopped at stop_t. Returns the clip name."""
+    import button
+    from recorder import BUFFERING, Recorder
+    from ring import FrameRing
+    from version import VERSION
+    ring = FrameRing(1 << 21, 1024)
+    info = {"board": "test-board", "firmware": VERSION,
+            "settings": {"framesize": "QVGA", "fps": fps, "preroll_s": preroll_ms // 1000, "hold_ms": 3000,
+                         "jpeg_quality": 85, "fb_count": 2}}
+    rec = Recorder(ring, clips_dir, width, height, preroll_ms, info, audit=audit, seal=seal)
+    pressed = False
+    for i, t in enumerate(times):
+        if not pressed and t >= press_t:
+            rec.on_button(button.PRESS, press_t)
+            rec.on_button(button.RELEASE, press_t + 100)
+            pressed = True
+        if t > stop_t:
+            break
+        ring.push(b"\xff\xd8bad" if t in bad else jpegs[i % len(jpegs)], t)
+        rec.step(t, 64)
+    rec.stop(stop_t, "hold", stop_t - 3000)
+    while rec.state != BUFFERING:
+        rec.step(stop_t, 64)
+    return rec.clips_done[-1]
