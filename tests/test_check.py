@@ -122,6 +122,21 @@ def test_camera_failure_makes_a_gap_and_dropped_frames(tmp_path, qvga_dir, capsy
     assert code == 1 and "gap:" not in out and "frame rate: only 3 frames" in out
 
 
+def test_one_lost_frame_amid_jitter_passes_two_in_a_second_fail(tmp_path, qvga_dir, capsys):
+    rng = random.Random(5)
+    times = [i * 100 + rng.randrange(-3, 4) for i in range(100)]
+    one = timed(tmp_path / "a", qvga_dir, times, press_t=3050, stop_t=9000, preroll_ms=2000, fps=10,
+                bad=[times[60]])
+    rep = timing.check_clip(one)
+    assert rep["fps_min_1s"] == 8 and rep["ok"], rep["problems"]
+    two = timed(tmp_path / "b", qvga_dir, times, press_t=3050, stop_t=9000, preroll_ms=2000, fps=10,
+                bad=[times[60], times[65]])
+    rep = timing.check_clip(two)
+    assert rep["fps_min_1s"] == 7 and rep["largest_gap"]["ms"] < 300
+    assert rep["problems"] == ["frame rate: only 7 frames in the second from %+.2f s, 10 fps set"
+                               % (rep["fps_min_1s_at_ms"] / 1000.0)]
+
+
 def test_jitter_and_rate_on_irregular_times(tmp_path, qvga_dir):
     rng = random.Random(4)
     times = [i * 200 + rng.randrange(-30, 31) for i in range(60)]

@@ -16,6 +16,10 @@ from bodycam.avi_reader import read_avi
 GAP_FACTOR = 1.5  # an interval this many nominal intervals long is a gap
 DEFAULT_MAX_GAP_INTERVALS = 3  # default limit: 3 nominal intervals
 MEAN_FPS_TOLERANCE = 0.95  # the mean rate may be 5% under the target
+# Any 1 s window may hold this many frames fewer than the target rate: one
+# for capture jitter (the N-th frame lands just past the window's end) and
+# one lost frame. Longer outages are the gap limit's job.
+WINDOW_SLACK_FRAMES = 2
 
 
 class ClipFiles:
@@ -120,6 +124,8 @@ def analyse(sidecar, avi, preroll_s=None, fps=None, max_gap_ms=None, max_delay_m
         "clock": sidecar.get("clock"), "markers": sidecar.get("markers") or [], "stop": sidecar.get("stop"),
         "dropped": sidecar.get("dropped"),
     })
+    if sidecar.get("recovered"):
+        rep["notes"].append("this clip was rebuilt from its whole frames after a power loss cut the recording")
     if n == 0:
         problems.append("the clip has no frames")
         _avi_agreement(rep, sidecar, avi, fm)
@@ -168,7 +174,7 @@ def analyse(sidecar, avi, preroll_s=None, fps=None, max_gap_ms=None, max_delay_m
     rep["fps_min_1s"] = win[0] if win else None
     rep["fps_min_1s_at_ms"] = win[1] if win else None
     if target_fps:
-        if win and win[0] < target_fps - 1:
+        if win and win[0] < target_fps - WINDOW_SLACK_FRAMES:
             problems.append("frame rate: only %d frames in the second from %+.2f s, %d fps set"
                             % (win[0], win[1] / 1000.0, target_fps))
         if rep.get("fps_mean") is not None and rep["fps_mean"] < MEAN_FPS_TOLERANCE * target_fps:
@@ -278,6 +284,9 @@ def describe(rep):
                 if c.get("sync_offset_ms") is not None:
                     s += " (corrected by %+d ms)" % c["sync_offset_ms"]
             lines.append("  clock:            " + s)
+        elif c.get("ever_set") or c.get("last_sync_utc"):
+            lines.append("  clock:            not set at the press (last synced %s, lost since, e.g. by a power "
+                         "cycle): UTC times unknown" % (c.get("last_sync_utc") or "at an unknown time"))
         else:
             lines.append("  clock:            never set on this device before the press: UTC times unknown")
     t = rep.get("targets") or {}
@@ -301,6 +310,8 @@ def describe(rep):
         if t.get("max_gap_ms") is not None:
             s += "; limit %d ms" % t["max_gap_ms"]
         lines.append("  intervals:        " + s)
+    if "dropped" in rep and rep["dropped"] is None:
+        lines.append("  dropped frames:   unknown (the device's counters were lost with the power)")
     if "dropped" in rep and rep["dropped"] is not None:
         d = rep["dropped"]
         s = "%d by the device (%s)" % (rep.get("dropped_total", 0),

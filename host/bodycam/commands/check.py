@@ -22,7 +22,8 @@ def add_arguments(p):
                    help="pre-roll required before the press, in seconds (default: the clip's setting)")
     p.add_argument("--fps", type=int, metavar="N",
                    help="frame rate the clip must keep (default: the clip's setting). Fails when the mean is "
-                        "under 95%% of N or any 1 s window holds fewer than N-1 frames")
+                        "under 95%% of N or any 1 s window holds fewer than N-2 frames (one frame of slack for capture "
+                        "jitter, one for a lost frame)")
     p.add_argument("--max-gap", type=int, metavar="MS",
                    help="longest allowed time between frames (default: 3 frame intervals at the target rate)")
     p.add_argument("--max-delay", type=int, metavar="MS",
