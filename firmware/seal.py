@@ -181,6 +181,8 @@ class Sealer:
         self.sync_ticks = None  # ticks of a sync made since this boot
 
     def note_sync(self, utc, offset_ms, source, ticks):
+        """Remember a clock sync for the next manifests (and across
+        reboots). Raises OSError if the state file can't be written."""
         self.sync = {"utc": utc, "offset_ms": offset_ms, "source": source}
         self.sync_ticks = ticks
         self._save()
@@ -210,8 +212,17 @@ class Sealer:
             meta["audit_head"] = {"n": n, "sha256": h}
         else:
             meta["audit_head"] = None
-        meta["manifest_hmac"] = manifest_hmac(self.key, meta) if self.key else None
-        digest = manifest_sha256(meta)
+        try:
+            meta["manifest_hmac"] = manifest_hmac(self.key, meta) if self.key else None
+            digest = manifest_sha256(meta)
+        except ValueError as e:
+            # A field canonical JSON refuses (a float): never lose the clip
+            # over it. The clip goes out unsigned and the verifier says so.
+            meta["manifest_hmac"] = None
+            meta["seal_error"] = str(e)[:200]
+            if self.audit is not None:
+                self.audit.record("error", {"what": "cannot seal %s: %s" % (meta.get("clip"), str(e)[:200])})
+            return meta
         self.last_seq = seq
         self.last_manifest = digest
         self.last_clip_number = max(self.last_clip_number, _clip_number(meta.get("clip")))

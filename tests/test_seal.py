@@ -133,3 +133,15 @@ except ValueError as e:
 print(json.dumps([d, seal.hexstr(k), list(n), err]))
 """, cwd=tmp_path)
     assert out == ["bc-1", "ab" * 32, [None, None], "bad.json: 'key' must be 64 hex digits"]
+
+
+def test_a_field_canonical_json_refuses_never_loses_the_clip(run_mpy, tmp_path):
+    out = run_mpy("""
+import json, seal
+s = seal.Sealer("state.json", bytes(32), "bc-1")
+m = s({"clip": "BC000001.AVI", "odd": 1.5})
+n = s({"clip": "BC000002.AVI"})
+print(json.dumps([m["manifest_hmac"], "float" in m["seal_error"] or "1.5" in m["seal_error"], n["seq"]]))
+""", cwd=tmp_path)
+    # unsigned (the verifier will say so), the chain does not advance past it
+    assert out == [None, True, 1]
