@@ -1,0 +1,311 @@
+"""Talking to the firmware's dock service over a serial port.
+
+DockClient sends command lines and waits for the matching reply frame,
+resending when a command or its reply is lost (the dock answers a repeated
+command with its cached reply, so retries never do a delete twice). A read
+streams: the dock sends frames ahead of our cumulative acks, up to a window;
+a gap or a bad frame costs one "resend from offset". The port is anything
+pyserial-like: serial_for_url() for /dev/tty*, rfc2217:// and socket://."""
+import json
+import random
+import time
+
+from bodycam.offload.wire import W, FrameReader
+
+BOOT_BAUD = 115200
+
+
+class DockError(OSError):
+    """The device refused or failed a command (message from the device)."""
+
+    def __init__(self, msg, code=None):
+        super().__init__(msg)
+        self.code = code
+
+
+class LinkLost(DockError):
+    """The link went quiet or away: worth a reconnect and a resume."""
+
+
+def open_port(url, baud=BOOT_BAUD):
+    """Open a serial port by name or URL with DTR and RTS released: on the
+    ESP32-CAM-MB programmer they drive EN and IO0, and asserting them holds
+    the board in reset or download mode."""
+    import serial
+    try:
+        s = serial.serial_for_url(url, baudrate=baud, timeout=0.02, write_timeout=10, do_not_open=True)
+        s.dtr = False
+        s.rts = False
+        s.open()
+    except (serial.SerialException, ValueError) as e:
+        raise LinkLost("cannot open %s: %s" % (url, e))
+    return s
+
+
+class DockClient:
+    def __init__(self, port, log=None):
+        self.port = port
+        self.name = getattr(port, "portstr", None) or getattr(port, "name", None) or "the port"
+        self.log = log or (lambda msg: None)
+        self.reader = FrameReader(self._read)
+        self.cid = random.randrange(1, 256)
+        self.info_cache = None
+        self.stats = {"resends": 0, "timeouts": 0, "restarts": 0, "bad_frames": 0}
+
+    # --- bytes -------------------------------------------------------------
+    def _read(self, n):
+        try:
+            waiting = self.port.in_waiting
+            return self.port.read(min(n, waiting) if waiting else 1)
+        except OSError as e:
+            raise LinkLost("serial link to %s lost: %s" % (self.name, e))
+
+    def _write(self, data):
+        try:
+            self.port.write(data)
+        except OSError as e:
+            raise LinkLost("serial link to %s lost: %s" % (self.name, e))
+
+    def _next_id(self):
+        self.cid = self.cid % 255 + 1
+        return self.cid
+
+    @property
+    def baud(self):
+        return self.port.baudrate
+
+    # --- commands ------------------------------------------------------------
+    def call(self, verb, *args, resend=1.0, total=6.0):
+        """Send a command and return its reply (a dict). Resends every
+        `resend` s until `total` s have passed. Raises DockError with the
+        device's message if it refused, LinkLost if nothing came back."""
+        cid = self._next_id()
+        line = W.command(cid, verb, *args)
+        end = time.monotonic() + total
+        while True:
+            self._write(line)
+            wait_until = min(end, time.monotonic() + resend)
+            while True:
+                left = wait_until - time.monotonic()
+                if left <= 0:
+                    break
+                f = self.reader.next(left)
+                if f is None:
+                    break
+                if f.type != W.REPLY:
+                    continue  # stale data from an earlier read
+                r = self._decode(f)
+                if f.id == cid:
+                    if not r.get("ok"):
+                        raise DockError(r.get("error") or "device refused %s" % verb, r.get("code"))
+                    return r
+                if f.id == 0:
+                    self.log("device: %s" % r.get("error"))
+                    break  # our line arrived damaged: send it again now
+            if time.monotonic() >= end:
+                self.stats["timeouts"] += 1
+                raise LinkLost(self._silence_message(verb, total))
+            self.stats["resends"] += 1
+
+    def _decode(self, f):
+        try:
+            return json.loads(f.payload.decode())
+        except (ValueError, UnicodeError):
+            return {"ok": False, "error": "unreadable reply"}
+
+    def _silence_message(self, verb, total):
+        seen = bytes(self.reader.last_garbage).decode("ascii", "replace")
+        hint = ""
+        if ">>>" in seen or "raw REPL" in seen:
+            hint = " (the board is at the MicroPython prompt: the firmware is not running; reset it)"
+        elif self.reader.skipped:
+            hint = " (%d bytes of other traffic seen: wrong baud rate, or not bodycam firmware?)" % self.reader.skipped
+        return "no reply from the bodycam dock on %s at %d baud after %.0f s%s" % (
+            self.name, self.port.baudrate, total, hint)
+
+    def connect(self, total=8.0):
+        """Make sure the dock answers (after draining what an interrupted
+        earlier session left on the line). Returns the device info."""
+        try:
+            self.port.reset_input_buffer()
+        except (AttributeError, OSError):
+            pass
+        self.reader.discard()
+        self.call("P", resend=0.5, total=total)
+        return self.info()
+
+    def info(self):
+        self.info_cache = self.call("I")
+        return self.info_cache
+
+    def list(self):
+        """Every file the dock offers: dicts with name, size, sha256 (None
+        for the clip being recorded, which also has busy=True)."""
+        files = []
+        after = "-"
+        while True:
+            # Hashing a file the dock has not seen yet can take a while on
+            # a board: keep asking (the dock ignores the repeats).
+            r = self.call("L", after, resend=2.0, total=180.0)
+            files += r["files"]
+            if not r.get("more") or not r["files"]:
+                return files
+            after = r["files"][-1]["name"]
+
+    def delete(self, name, sha256):
+        return self.call("X", name, sha256, resend=2.0, total=180.0)
+
+    def set_clock(self, unix_ms=None):
+        if unix_ms is None:
+            unix_ms = int(time.time() * 1000)
+        return self.call("T", unix_ms)
+
+    # --- line speed -----------------------------------------------------------
+    def set_baud(self, baud):
+        """Ask the dock to switch to `baud`, follow it, and confirm with a
+        ping at the new speed. If that fails, both sides go back to the old
+        speed (the dock by itself after its fallback time). Returns True if
+        the new speed is in use."""
+        old = self.port.baudrate
+        if baud == old:
+            return True
+        r = self.call("B", baud)
+        fallback = r.get("fallback_ms", 2500) / 1000.0
+        try:
+            self.port.baudrate = baud
+        except (ValueError, OSError) as e:
+            self.log("this port cannot run at %d baud (%s): staying at %d" % (baud, e, old))
+            self._recover_baud(old, fallback)
+            return False
+        self.reader.discard()
+        try:
+            self.call("P", resend=0.25, total=max(0.5, fallback - 0.5))
+            return True
+        except LinkLost:
+            self.log("no answer at %d baud: back to %d" % (baud, old))
+            self._recover_baud(old, fallback)
+            return False
+
+    def _recover_baud(self, old, fallback):
+        self.port.baudrate = old
+        self.reader.discard()
+        self.call("P", resend=0.5, total=fallback + 4.0)
+
+    def reconnect(self, want_baud=None):
+        """After the link went quiet (a reset board comes back at its boot
+        speed): find the dock at the current speed or at the boot speed,
+        then step up again if asked."""
+        tried = []
+        for b in (self.port.baudrate, BOOT_BAUD):
+            if b in tried:
+                continue
+            tried.append(b)
+            try:
+                self.port.baudrate = b
+                self.reader.discard()
+                self.call("P", resend=0.5, total=4.0)
+                break
+            except LinkLost:
+                continue
+        else:
+            raise LinkLost("lost the bodycam dock on %s (tried %s baud)" % (
+                self.name, " and ".join(str(b) for b in tried)))
+        if want_baud and self.port.baudrate != want_baud:
+            self.set_baud(want_baud)
+
+    # --- reading files --------------------------------------------------------
+    def stream_params(self):
+        """(chunk, window) for this speed: frames short enough that a board
+        whose UART write blocks is not held up for long, and a window that
+        covers a few of the dock's ticks of line time."""
+        baud = self.port.baudrate
+        info = self.info_cache or {}
+        tick = info.get("tick_ms", 200) / 1000.0
+        chunk = 4096 if baud >= 460800 else 1024
+        chunk = min(chunk, info.get("max_chunk", W.MAX_PAYLOAD))
+        window = int(baud / 10 * max(0.5, 3 * tick))
+        window = max(8 * 1024, min(window, info.get("max_window", 131072)))
+        return chunk, window - window % chunk
+
+    def read_file(self, name, size, offset, sink, progress=None, chunk=None, window=None):
+        """Stream bytes [offset, size) of a device file into sink(bytes), in
+        order, each byte once. Restarts the read if the dock lost it (e.g.
+        a reset); raises LinkLost if the link stays quiet."""
+        c, w = self.stream_params()
+        chunk = chunk or c
+        window = window or w
+        restarts = 0
+        while True:
+            cid = self._next_id()
+            self._write(W.command(cid, "R", name, offset, chunk, window, size))
+            got = self._receive(cid, name, offset, size, sink, progress, window)
+            if got == size:
+                return
+            offset = got  # the dock lost our read: ask again from here
+            restarts += 1
+            self.stats["restarts"] += 1
+            if restarts > 5:
+                raise LinkLost("the dock keeps losing the read of %s" % name)
+
+    def _receive(self, cid, name, expect, size, sink, progress, window):
+        rate = self.port.baudrate / 10.0
+        tick = (self.info_cache or {}).get("tick_ms", 200) / 1000.0
+        # No progress for this long: something was lost, ask again.
+        stall = window / rate + 2 * tick + 0.5
+        give_up = max(10.0, 6 * stall)
+        t = time.monotonic()
+        last_progress = t
+        quiet_since = t
+        acked = expect
+        ack_t = 0.0
+        asked = None  # offset of our last resend request
+        tries = 0  # resend requests since the last progress
+        while True:
+            f = self.reader.next(0.05)
+            t = time.monotonic()
+            if f is None or f.id != cid:
+                if f is not None and f.type == W.REPLY and f.id == 0:
+                    asked = None  # a line of ours arrived damaged
+                if t - last_progress > stall:
+                    tries += 1
+                    if t - quiet_since > give_up or tries > 30:
+                        raise LinkLost("no data for %s from the dock for %.0f s" % (name, t - quiet_since))
+                    self._write(W.command(cid, W.RESEND, expect))
+                    self.stats["resends"] += 1
+                    asked = expect
+                    last_progress = t
+                continue
+            if f.type == W.REPLY:
+                r = self._decode(f)
+                if r.get("code") == "noread":
+                    return expect
+                raise DockError("%s: %s" % (name, r.get("error")), r.get("code"))
+            quiet_since = t
+            if f.offset > expect:  # a frame went missing before this one
+                if asked != expect:
+                    self._write(W.command(cid, W.RESEND, expect))
+                    self.stats["resends"] += 1
+                    asked = expect
+                    last_progress = t
+                continue
+            if f.offset < expect:
+                continue  # a repeat of something we have
+            if f.type == W.END:
+                if expect != size:
+                    raise DockError("%s ended at %d bytes, expected %d" % (name, expect, size))
+                self._write(W.command(cid, W.ACK, expect))
+                return expect
+            if f.payload:
+                if expect + len(f.payload) > size:
+                    raise DockError("%s is longer than the %d bytes listed" % (name, size))
+                sink(f.payload)
+                expect += len(f.payload)
+                last_progress = t
+                asked = None
+                tries = 0
+                if progress is not None:
+                    progress(len(f.payload))
+                if expect - acked >= window // 4 or t - ack_t >= 0.05:
+                    self._write(W.command(cid, W.ACK, expect))
+                    acked = expect
+                    ack_t = t
