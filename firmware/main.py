@@ -10,12 +10,15 @@ def main():
     if sys.platform == "esp32":
         from hal_esp32 import Esp32Hal as Hal
     else:
-        from hal_virtual import VirtualHal as Hal
+        from hal_virtual import board_hal
+        Hal = board_hal()  # the virtual board's HAL when `bodycam sim` booted us
     hal = Hal(board, s)
     import evidence  # audit log + sealed manifests on the HAL; logs the boot
     evidence.attach(hal, board, s)
     a = app.App(hal, board, s)
     evidence.watch(a)  # audit entries for dropped frames
+    import dock  # serial offload: `bodycam pull/ls/info` over the REPL link
+    a.services.append(dock.Dock(a))
     boot_line(hal, board, s, a)
     a.run()
 

@@ -1,0 +1,55 @@
+"""bodycam info: what the camera says about itself, over the serial dock."""
+import json
+import time
+
+from bodycam.commands.pull import add_port_argument
+from bodycam.offload.client import DockClient, open_port
+from bodycam.offload.progress import human_bytes
+
+NAME = "info"
+HELP = "show the camera's board, firmware, state, storage and clock over USB serial"
+
+
+def add_arguments(p):
+    add_port_argument(p)
+    p.add_argument("--set-clock", action="store_true", help="set the device clock to this computer's UTC first")
+    p.add_argument("--json", action="store_true", help="print the device's answer as JSON")
+
+
+def run(args):
+    port = open_port(args.port)
+    try:
+        c = DockClient(port)
+        c.connect()
+        if args.set_clock:
+            c.set_clock()
+        t0 = time.time()
+        info = c.info()
+        t1 = time.time()
+    finally:
+        port.close()
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    clock = info.get("clock") or {}
+    if clock.get("unix_ms") is not None:
+        # The reply was made somewhere between asking and hearing back.
+        offset = clock["unix_ms"] - (t0 + t1) * 500.0
+        ctext = "%s (%+.1f s from this computer)" % (clock["utc"], offset / 1000.0)
+    else:
+        ctext = "not set (clips get no UTC time: run `bodycam info --set-clock`)"
+    rec = info.get("recording")
+    rows = [
+        ("board", info.get("board")),
+        ("firmware", info.get("firmware")),
+        ("state", info.get("state") + (" (%s)" % rec if rec else "")),
+        ("storage", "%s free of %s" % (human_bytes(info["free_bytes"]), human_bytes(info["total_bytes"]))
+         if info.get("free_bytes") is not None else "unknown"),
+        ("clock", ctext),
+        ("link", "%d baud (boots at %d)" % (info.get("baud"), info.get("boot_baud"))),
+    ]
+    if info.get("last_error"):
+        rows.append(("dock error", info["last_error"]))
+    for k, v in rows:
+        print("%-10s %s" % (k, v))
+    return 0

@@ -1,0 +1,35 @@
+"""bodycam ls: the files on the camera, over the serial dock."""
+import json
+
+from bodycam.commands.pull import add_port_argument
+from bodycam.offload.client import DockClient, open_port
+from bodycam.offload.progress import human_bytes
+
+NAME = "ls"
+HELP = "list the clips on the camera (name, size, SHA-256) over USB serial"
+
+
+def add_arguments(p):
+    add_port_argument(p)
+    p.add_argument("--json", action="store_true", help="print the list as JSON")
+
+
+def run(args):
+    port = open_port(args.port)
+    try:
+        c = DockClient(port)
+        c.connect()
+        files = c.list()
+    finally:
+        port.close()
+    if args.json:
+        print(json.dumps(files, indent=2))
+        return 0
+    total = 0
+    for e in files:
+        total += e["size"]
+        sha = e["sha256"] or "-"
+        note = "  (being recorded)" if e.get("busy") else ""
+        print("%-14s %12d  %s%s" % (e["name"], e["size"], sha, note))
+    print("%d file%s, %s" % (len(files), "" if len(files) == 1 else "s", human_bytes(total)))
+    return 0

@@ -1,0 +1,49 @@
+"""bodycam pull: offload clips over the serial link, verified."""
+import json
+import os
+import sys
+
+from bodycam.offload.pull import describe, pull_all
+
+NAME = "pull"
+HELP = "copy every new clip from the camera over USB serial, verified (optionally delete them there)"
+DESCRIPTION = (
+    "Pull every clip (AVI + sidecar) and the audit log that DIR does not have yet from the bodycam "
+    "firmware's serial dock. Each file is checked against the SHA-256 the device lists and only then "
+    "appears under its name; an interrupted pull resumes where it stopped. With --delete the device "
+    "deletes a clip only after its copy in DIR was verified. The camera keeps buffering while docked. "
+    "Exit status 0 when everything was pulled, 1 when some file failed (see the messages).")
+
+
+def add_port_argument(p):
+    p.add_argument("--port", default=os.environ.get("BODYCAM_PORT"),
+                   required="BODYCAM_PORT" not in os.environ,
+                   help="serial port or pyserial URL: /dev/ttyUSB0, COM3, rfc2217://host:port, "
+                        "socket://host:port (default: $BODYCAM_PORT)")
+
+
+def add_arguments(p):
+    add_port_argument(p)
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for the clips (created if missing)")
+    p.add_argument("--delete", action="store_true",
+                   help="delete each clip from the device once its copy in DIR is verified")
+    p.add_argument("--baud", type=int, metavar="N",
+                   help="switch the link to N baud for the transfer (e.g. 921600); "
+                        "falls back to 115200 if the line cannot carry it")
+    p.add_argument("--set-clock", action="store_true", help="also set the device clock to this computer's UTC")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def run(args):
+    say = (lambda msg: None) if args.json else print
+    s = pull_all(args.port, args.out, delete=args.delete, baud=args.baud,
+                 progress=not args.quiet and not args.json, say=say, set_clock=args.set_clock)
+    if args.json:
+        s = dict(s, errors=[{"file": f, "error": e} for f, e in s["errors"]])
+        print(json.dumps(s, indent=2))
+    else:
+        print(describe(s))
+        for f, e in s["errors"]:
+            print("  %s: %s" % (f, e), file=sys.stderr)
+    return 1 if s["errors"] else 0
