@@ -1,6 +1,8 @@
 # The capture loop: camera -> ring -> button gestures -> recorder, one frame
 # per tick. Everything hardware comes from the HAL, so the same loop runs on
 # the ESP32 and on the virtual board.
+import gc
+
 import boardcfg
 import button as btn
 import recover
@@ -39,7 +41,22 @@ class App:
         # called once per tick after the recorder.
         self.services = []
         self.capture_errors = 0
+        self.memory_errors = 0
         self.ticks = 0
+
+    def step(self):
+        """One tick that survives running out of memory: a MemoryError (on the
+        ESP32 the heap shares PSRAM with the camera) stops the recording and
+        keeps every whole frame already written, instead of losing the clip
+        or crashing the camera."""
+        try:
+            return self.tick()
+        except MemoryError:
+            gc.collect()
+            now = self.hal.ticks_ms()
+            self.memory_errors += 1
+            self.recorder.rescue(now, "memory")
+            return now
 
     def tick(self):
         hal = self.hal
@@ -86,7 +103,7 @@ class App:
         hal = self.hal
         due = hal.ticks_ms()
         while True:
-            self.tick()
+            self.step()
             due += self.interval_ms
             wait = _ticks_diff(due, hal.ticks_ms())
             if wait > 0:

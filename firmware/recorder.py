@@ -9,6 +9,7 @@
 import os
 
 import button
+import recover
 from clip import ClipWriter, _hex
 from ring import _ticks_diff
 
@@ -189,6 +190,29 @@ class Recorder:
         self.state = BUFFERING
         self.ring.hold(-1)
         return 0
+
+    def rescue(self, now, reason):
+        """Something failed in the middle of writing (e.g. MemoryError): end
+        the clip here without trusting the half-done write. Its files are
+        closed and rebuilt from their whole frames, as after a power cut."""
+        self._log("error", {"what": "recording rescued: " + reason, "t": now})
+        if self.clip is None:
+            return
+        clip = self.clip
+        self.clip = None
+        self._closing = None
+        self.state = BUFFERING
+        self.ring.hold(-1)
+        try:
+            clip.sync()
+        except Exception:
+            pass  # whatever reached the card is what recovery works from
+        clip.abort()
+        if clip.sha256 is None:  # (not already finished)
+            recover.recover(self.dir, clip.name, self.stage, self.seal, reason)
+        self._after = self.next
+        self.clips_done.append(clip.name)
+        self._log("record_stop", {"t": now, "reason": reason, "clip": clip.name})
 
     def _us_per_frame(self):
         # The AVI has one constant rate: the mean interval of this clip, so

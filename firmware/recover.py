@@ -96,7 +96,7 @@ def _restore(base, old, cur):
         os.rename(base + old, base + cur)
 
 
-def recover(clips_dir, name, stage, seal=None):
+def recover(clips_dir, name, stage, seal=None, reason="power_loss"):
     """Rebuild one clip. The originals are kept (renamed .AVO/.TIO) until the
     sidecar exists, so a cut during recovery just means recovering again."""
     base = clips_dir + "/" + name
@@ -182,7 +182,7 @@ def recover(clips_dir, name, stage, seal=None):
     if "first_seq" in start:
         meta["last_seq"] = start["first_seq"] + frames - 1
     meta["markers"] = markers
-    meta["stop"] = {"reason": "power_loss", "ms": last_t}
+    meta["stop"] = {"reason": reason, "ms": last_t}
     meta["dropped"] = None  # counters were in RAM: unknown
     meta["avi_bytes"] = info["size"]
     meta["avi_sha256"] = info["sha256"]

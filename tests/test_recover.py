@@ -74,3 +74,30 @@ print(json.dumps(sorted(os.listdir("sd/clips"))))
     assert sorted(os.listdir(clips)) == ["BC000001.AVI", "BC000001.JSON"]
     with av.open(str(clips / "BC000001.AVI")) as c:
         assert len([p for p in c.demux(video=0) if p.size]) == sc["frames"]
+
+
+def test_out_of_memory_while_recording_keeps_the_whole_frames(run_mpy, jpeg_dir, tmp_path):
+    out = boot(run_mpy, jpeg_dir, """
+k.run_for(35000)
+k.press(200)
+k.run_for(3000)
+clip = k.rec.clip
+real_add = clip.add
+def add(frame, t):
+    # half the frame reaches the staging buffer, then the heap is exhausted
+    clip.avi.write(memoryview(frame)[:len(frame) // 2])
+    raise MemoryError
+clip.add = add
+written = clip.frames
+k.run_for(400)
+k.run_for(3000)           # and the camera carries on buffering
+print(json.dumps({"written": written, "done": k.rec.clips_done, "state": k.rec.state,
+                  "mem": k.app.memory_errors, "buffered": k.ring.count}))
+""")
+    assert out["mem"] == 1 and out["state"] == 0 and out["done"] == ["BC000001"]
+    sc = json.loads((tmp_path / "sd" / "clips" / "BC000001.JSON").read_text())
+    assert sc["stop"]["reason"] == "memory" and sc["frames"] == out["written"]
+    with av.open(str(tmp_path / "sd" / "clips" / "BC000001.AVI")) as c:
+        packets = [bytes(p) for p in c.demux(video=0) if p.size]
+    src = [p.read_bytes() for p in sorted(jpeg_dir.glob("*.jpg"))]
+    assert packets == [src[(sc["first_seq"] + i) % len(src)] for i in range(sc["frames"])]

@@ -28,7 +28,7 @@ class Kit:
     def run_for(self, ms):
         end = self.hal.ticks.t + ms
         while self.hal.ticks.t < end:
-            self.app.tick()
+            self.app.step()
             self.pushed_times.append(self.hal.ticks.t)
             self.hal.ticks.t += self.app.interval_ms
 
