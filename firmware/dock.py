@@ -349,11 +349,11 @@ class Dock:
         if len(args) != 2:
             raise ValueError("usage: X NAME SHA256")
         name, want = args
+        if name in KEEP:
+            raise ValueError("%s is never deleted" % name)
         st = self._stat(name)
         if self._busy(name):
             raise ValueError("%s is being recorded: it cannot be deleted" % name)
-        if name in KEEP:
-            raise ValueError("%s is never deleted" % name)
         if len(want) != 64:
             raise ValueError("a SHA-256 has 64 hex digits")
         return self._delete_job(name, want.lower(), st)
@@ -423,18 +423,18 @@ class Dock:
             self._end_stream()  # host gone
             return
         limit = now + self.app.interval_ms - self.app.interval_ms // 8
-        ticks = self.hal.ticks_ms
+        hal = self.hal
         first = True
         while self.sent < self.size and self.sent - self.acked < self.window:
             # A UART write that blocks (ESP32: until the bytes are in the
             # FIFO) takes real time: stop before the tick's time is up if
             # the next frame would overrun it, but always make progress.
-            t0 = ticks()
+            t0 = hal.ticks_ms()
             if not first and _ticks_diff(limit, t0) < self.write_ms:
                 return
             first = False
             self._send_data()
-            self.write_ms = _ticks_diff(ticks(), t0)
+            self.write_ms = _ticks_diff(hal.ticks_ms(), t0)
         if self.sent >= self.size and not self.end_sent:
             self._send_end()
 

@@ -101,10 +101,10 @@ def parse_command(line):
         sp -= 1
     if sp < 1 or len(line) - sp - 1 != 8:
         raise ValueError("command has no checksum")
-    try:
-        want = int(bytes(line[sp + 1:]).decode(), 16)
-    except (ValueError, UnicodeError):
-        raise ValueError("command checksum is not hex")
+    for c in line[sp + 1:]:
+        if not (48 <= c <= 57 or 97 <= c <= 102):  # lower-case hex only
+            raise ValueError("command checksum is not lower-case hex")
+    want = int(bytes(line[sp + 1:]).decode(), 16)
     body = bytes(line[1:sp])
     if crc32(body) & 0xFFFFFFFF != want:
         raise ValueError("bad command checksum")

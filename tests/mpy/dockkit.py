@@ -175,9 +175,10 @@ class Host:
         raise AssertionError("read did not finish")
 
 
-def sha_file(path):
+def sha_file(path, offset=0):
     h = hashlib.sha256()
     with open(path, "rb") as f:
+        f.seek(offset)
         while True:
             b = f.read(4096)
             if not b:

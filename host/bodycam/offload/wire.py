@@ -33,11 +33,11 @@ class FrameReader:
             f = self._parse()
             if f is not None:
                 return f
-            if time.monotonic() >= end:
-                return None
             data = self.read(65536)
             if data:
                 self.buf += data
+            elif time.monotonic() >= end:
+                return None
 
     def _parse(self):
         buf = self.buf

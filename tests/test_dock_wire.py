@@ -1,0 +1,135 @@
+"""The dock's wire format (firmware/dockwire.py) and the host's frame reader:
+commands never carry Ctrl-C, frames survive garbage and damage, and the
+device (MicroPython) and the host (CPython) build the very same bytes."""
+import json
+import random
+import struct
+
+import pytest
+
+from bodycam.offload.wire import W, FrameReader
+
+
+def reader_over(data, piece=None):
+    """A FrameReader fed from data, `piece` bytes per read (None: all)."""
+    chunks = [data] if piece is None else [data[i:i + piece] for i in range(0, len(data), piece)]
+
+    def read(n):
+        return chunks.pop(0) if chunks else b""
+
+    return FrameReader(read)
+
+
+def all_frames(r):
+    out = []
+    while True:
+        f = r.next(0)
+        if f is None:
+            return out
+        out.append(f)
+
+
+def test_commands_round_trip_and_never_contain_ctrl_c():
+    rng = random.Random(3)
+    for i in range(2000):
+        cid = rng.randrange(1, 256)
+        off = rng.randrange(0, 1 << 32)
+        for line in (W.command(cid, "K", off), W.command(cid, "N", off),
+                     W.command(cid, "R", "BC%06d.AVI" % rng.randrange(10 ** 6), off, 4096, 65536, off + 7),
+                     W.command(cid, "X", "BC000001.JSON", "%064x" % rng.getrandbits(256))):
+            assert 0x03 not in line and all(32 <= b < 127 for b in line[:-1]) and line.endswith(b"\n")
+            assert len(line) - 1 <= W.MAX_LINE
+            got = W.parse_command(line[:-1])
+            assert got[0] == cid and got[1] == line.split()[1].decode()
+    # acks have the fixed width the dock checks without allocating
+    assert len(W.command(255, "K", 4294967295)) - 1 == W.ACK_LEN
+
+
+@pytest.mark.parametrize("bad, why", [
+    (b"@001 P 00000000", "bad command checksum"),
+    (b"@001 P", "no checksum"),
+    (b"@001 P zzzzzzzz", "not lower-case hex"),
+    (b"@001 P 0000000A", "not lower-case hex"),
+    (b"001 P 12345678", "start with '@'"),
+    (b"@" + b"x" * 250, "too long"),
+])
+def test_bad_commands_are_refused_with_a_reason(bad, why):
+    with pytest.raises(ValueError, match=why):
+        W.parse_command(bad)
+
+
+def test_a_damaged_command_fails_its_checksum():
+    line = bytearray(W.command(9, "X", "BC000001.AVI", "ab" * 32)[:-1])
+    for i in range(1, len(line)):
+        for bit in (1, 0x20):
+            bad = bytearray(line)
+            bad[i] ^= bit
+            with pytest.raises(ValueError):
+                W.parse_command(bytes(bad))
+
+
+def test_names_are_never_paths():
+    assert W.valid_name("BC000001.AVI") and W.valid_name("BC000001.JSON") and W.valid_name("AUDIT.LOG")
+    for n in ("../BC000001.AVI", "/sd/clips/BC000001.AVI", "bc000001.avi", "BC000001", "A.B.C",
+              "TOOLONGNAME.AVI", "BC000001.JSONX", ".AVI", "BC 1.AVI", ""):
+        assert not W.valid_name(n), n
+
+
+def test_reader_finds_frames_in_garbage_split_any_way():
+    rng = random.Random(5)
+    frames = [W.frame(W.DATA, 7, i * 1000, bytes(rng.randrange(256) for _ in range(rng.randrange(0, 1500))))
+              for i in range(20)]
+    stream = b"ets Jun  8 2016 00:22:57\r\nrst:0x1 (POWERON_RESET)\r\n>>> " + W.MAGIC + b"\x00" * 3
+    for f in frames:
+        stream += f + bytes(rng.randrange(256) for _ in range(rng.randrange(0, 40))) + W.MAGIC[:1]
+    for piece in (None, 1, 7, 4096):
+        got = all_frames(reader_over(stream, piece))
+        assert [(f.type, f.id, f.offset, f.payload) for f in got] == \
+               [(W.DATA, 7, i * 1000, fr[W.HEADER:-W.TRAILER]) for i, fr in enumerate(frames)]
+
+
+def test_reader_drops_damaged_frames_and_keeps_the_rest():
+    rng = random.Random(9)
+    frames = [W.frame(W.DATA, 1, i, bytes([i]) * 600) for i in range(50)]
+    damaged = set(rng.sample(range(50), 15))
+    stream = bytearray()
+    for i, f in enumerate(frames):
+        f = bytearray(f)
+        if i in damaged:
+            # anywhere: header, length, payload or CRC; or a byte dropped
+            j = rng.randrange(len(f))
+            if i % 2:
+                f[j] ^= 1 << rng.randrange(8)
+            else:
+                del f[j]
+        stream += f
+    r = reader_over(bytes(stream), 333)
+    got = all_frames(r)
+    assert [f.offset for f in got] == [i for i in range(50) if i not in damaged]
+    assert all(f.payload == bytes([f.offset]) * 600 for f in got)
+    assert r.skipped > 0
+
+
+def test_random_noise_yields_no_frames():
+    rng = random.Random(1)
+    noise = bytes(rng.randrange(256) for _ in range(200000))
+    assert all_frames(reader_over(noise, 999)) == []
+
+
+def test_device_and_host_build_identical_bytes(run_mpy):
+    cases = [("K", 7, [123456]), ("N", 255, [0]), ("R", 12, ["BC000001.AVI", 0, 1024, 8192, 5000]),
+             ("X", 3, ["BC000002.JSON", "ab" * 32]), ("P", 1, [])]
+    got = run_mpy("""
+import json, binascii, dockwire as W
+cases = %r
+out = {"cmd": [W.command(c, v, *a).decode() for v, c, a in cases],
+       "frame": binascii.hexlify(W.frame(W.REPLY, 9, 77, b'{"ok": true}')).decode(),
+       "parse": [list(W.parse_command(W.command(c, v, *a)[:-1])) for v, c, a in cases]}
+print(json.dumps(out))
+""" % (cases,))
+    assert got["cmd"] == [W.command(c, v, *a).decode() for v, c, a in cases]
+    assert bytes.fromhex(got["frame"]) == W.frame(W.REPLY, 9, 77, b'{"ok": true}')
+    assert got["parse"] == [list(W.parse_command(W.command(c, v, *a)[:-1])) for v, c, a in cases]
+    f = all_frames(reader_over(bytes.fromhex(got["frame"])))[0]
+    assert json.loads(f.payload) == {"ok": True} and f.offset == 77
+    assert struct.unpack_from("<H", bytes.fromhex(got["frame"]), 2 + 2)[0] == len(b'{"ok": true}')
