@@ -1,0 +1,291 @@
+# Virtual board only: the ESP32-CAM's hardware as the simulator (`bodycam
+# sim`, host/bodycam/sim/) wires it to MicroPython's unix port. One control
+# socket carries pin edges in and LEDs, RTC, UART rate and reset requests
+# out; a camera socket delivers JPEG frames. The board's clock runs `speed`
+# times faster than wall time; the simulator owns it and tells us where it
+# is at boot, so host and board agree on board time.
+#
+# BoardHal is the HAL main.py uses on the virtual board: the same interface
+# as hal_esp32.Esp32Hal (button_pin, clock, camera, clips_dir, ticks_ms,
+# sleep_ms, led), plus reset() standing in for machine.reset(). The UART is
+# the process's stdin/stdout (a pty): its speed is the pty's termios speed
+# (dockio.set_baud sets it), which the simulator paces the line by.
+import json
+import os
+import select
+import socket
+import struct
+import sys
+import time
+
+import vfs
+
+import clock
+from hal_virtual import VirtualPin, _makedirs
+from vboard_bdev import CardImage, FlashPartition
+
+ENV = "BODYCAM_VBOARD"  # the simulator's socket folder
+FRAMESIZES = {  # width, height (the camera's fb is width*height/5 bytes, as the driver's)
+    "QQVGA": (160, 120), "QCIF": (176, 144), "HQVGA": (240, 176), "QVGA": (320, 240),
+    "CIF": (400, 296), "HVGA": (480, 320), "VGA": (640, 480), "SVGA": (800, 600),
+    "XGA": (1024, 768), "HD": (1280, 720), "SXGA": (1280, 1024), "UXGA": (1600, 1200),
+}
+BOOT_PY = """\
+# This file is executed on every boot (including wake-boot from deepsleep)
+#import esp
+#esp.osdebug(None)
+#import webrepl
+#webrepl.start()
+"""
+
+LINK = None  # the Link of this boot, once boot() has run
+
+
+def attached():
+    """True when running on the virtual board (boot() has linked us)."""
+    return LINK is not None
+
+
+def _unix_socket(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(struct.pack("H", socket.AF_UNIX) + path.encode() + b"\0")
+    return s
+
+
+class Link:
+    """The wiring to the simulator, and the board clock."""
+
+    def __init__(self, sock_dir):
+        self.dir = sock_dir
+        self.ctl = _unix_socket(sock_dir + "/ctl")
+        self.ctl.write(b'{"op": "hello"}\n')
+        info = json.loads(self.ctl.readline())
+        self.info = info
+        self._a = time.ticks_us()  # wall ticks at the anchor...
+        self._b = info["board_us"]  # ...and the board time there
+        self._sm = info["speed_milli"]  # board us per 1000 wall us
+        self.mode = info["mode"]  # "run": boot.py then main.py; "raw": boot.py, then raw REPL
+        self._rtc = info.get("rtc_ms")  # RTC (unix ms) at board time _b, or None: never set
+        self.pins = {}  # gpio -> VirtualPin
+        for k, v in info.get("pins", {}).items():
+            self.pins[int(k)] = VirtualPin(v)
+        self.edges = []  # [board_ms, gpio, level, id], in time order
+        self.irq_t = None  # ticks seen by IRQ handlers while an edge is delivered
+        self._rx = b""
+        self._poll = select.poll()
+        self._poll.register(self.ctl, select.POLLIN)
+        self.leds = {}
+
+    # --- clock -------------------------------------------------------------
+    def board_us(self):
+        d = time.ticks_diff(time.ticks_us(), self._a)
+        if d > 0x8000000:  # re-anchor long before ticks_us wraps (2**30 us)
+            self._a = time.ticks_add(self._a, d)
+            self._b += d * self._sm // 1000
+            d = 0
+        return self._b + d * self._sm // 1000
+
+    def ticks_ms(self):
+        if self.irq_t is not None:
+            return self.irq_t & 0x3FFFFFFF
+        now = self.board_us() // 1000
+        self.service(now)
+        return now & 0x3FFFFFFF
+
+    def sleep_ms(self, ms):
+        end = self.board_us() + ms * 1000
+        while True:
+            now = self.board_us()
+            self.service(now // 1000)
+            left = end - now
+            if left <= 0:
+                return
+            if self.edges:
+                left = min(left, max(0, self.edges[0][0] * 1000 - now))
+            wall_us = left * 1000 // self._sm
+            if wall_us >= 2000:
+                # poll's timeout is in whole ms: wake a little early, then
+                # sleep_us the rest (at speed N, 1 ms of wall is N ms of board)
+                self._poll.poll((wall_us - 1000) // 1000)  # wakes early when the simulator sends
+            elif wall_us > 0:
+                time.sleep_us(wall_us)
+
+    # --- RTC (kept by the simulator across soft resets, lost on power loss)
+    def rtc_seconds(self):
+        elapsed_ms = (self.board_us() - self._b) // 1000
+        if self._rtc is None:
+            # Never set: the ESP32 RTC counts from 2000-01-01 at power-on.
+            return 946684800 + self.board_us() // 1000000
+        return (self._rtc + elapsed_ms) // 1000
+
+    def rtc_set(self, unix_ms):
+        self._rtc = unix_ms
+        self._b = self.board_us()
+        self._a = time.ticks_us()
+        self.send({"op": "rtc", "unix_ms": unix_ms, "board_us": self._b})
+
+    # --- messages ------------------------------------------------------------
+    def send(self, msg):
+        self.ctl.write(json.dumps(msg).encode() + b"\n")
+
+    def service(self, now_ms):
+        """Take the simulator's messages, deliver pin edges that are due."""
+        if self._poll.poll(0):
+            data = self.ctl.recv(1024)
+            if not data:
+                raise OSError("virtual board: the simulator has gone")
+            self._rx += data
+            while b"\n" in self._rx:
+                line, self._rx = self._rx.split(b"\n", 1)
+                self._message(json.loads(line), now_ms)
+        while self.edges and self.edges[0][0] <= now_ms:
+            t, gpio, level, mid = self.edges.pop(0)
+            self._edge(t, gpio, level)
+            if mid is not None:
+                self.send({"op": "pin_done", "id": mid})
+
+    def _message(self, m, now_ms):
+        if m["op"] == "pin":
+            edges = m["edges"]
+            for i in range(len(edges)):
+                off, level = edges[i]
+                mid = m.get("id") if i == len(edges) - 1 else None
+                self.edges.append([now_ms + off, m["pin"], level, mid])
+            self.edges.sort(key=lambda e: e[0])
+
+    def _edge(self, t, gpio, level):
+        pin = self.pins.get(gpio)
+        if pin is None:
+            pin = self.pins[gpio] = VirtualPin(level)
+            return
+        self.irq_t = t  # the handler reads the edge's own time, as on the chip
+        try:
+            pin.set(level)
+        finally:
+            self.irq_t = None
+
+    def pin(self, gpio, level=1):
+        if gpio not in self.pins:
+            self.pins[gpio] = VirtualPin(level)
+        return self.pins[gpio]
+
+
+class SensorCamera:
+    """The OV2640 behind cnadler86's Camera API: capture() returns a
+    memoryview into one frame buffer (width*height/5 bytes, the driver's
+    limit) that the next capture overwrites."""
+
+    def __init__(self, link, framesize, fps, quality):
+        w, h = FRAMESIZES[framesize]
+        self.fb = bytearray(w * h // 5)
+        self.mv = memoryview(self.fb)
+        self.hdr = bytearray(12)
+        self.seq = -1  # sensor frame number of the last capture
+        self.t_ms = 0  # its capture time (board ms)
+        self.sock = _unix_socket(link.dir + "/cam")
+        self.sock.write(("S%s %d %d\n" % (framesize, fps, quality)).encode())
+        reply = self.sock.readline()
+        if not reply.startswith(b"OK"):
+            raise OSError("camera init failed: " + reply.decode().strip())
+
+    def _read(self, mv, n):
+        got = 0
+        while got < n:
+            r = self.sock.readinto(mv[got:n])
+            if not r:
+                raise OSError("camera: the sensor link closed")
+            got += r
+
+    def capture(self):
+        self.sock.write(b"C")
+        self._read(memoryview(self.hdr), 12)
+        n, seq, t = struct.unpack("<IIi", self.hdr)
+        if n == 0:
+            raise OSError("camera: capture failed (%d)" % seq)
+        if n > len(self.fb):
+            raise OSError("camera: frame of %d bytes exceeds the %d-byte buffer" % (n, len(self.fb)))
+        self._read(self.mv, n)
+        self.seq = seq
+        self.t_ms = t
+        return self.mv[:n]
+
+    def deinit(self):
+        self.sock.close()
+
+
+class BoardHal:
+    def __init__(self, board, settings):
+        if LINK is None:
+            raise OSError("BoardHal needs the virtual board (started by `bodycam sim`)")
+        link = LINK
+        self.link = link
+        self.board = board
+        b = board["button"]
+        self.button_pin = link.pin(b["pin"], 1 if b["active_low"] else 0)
+        self.clock = clock.Clock(self.ticks_ms, link.rtc_seconds, link.rtc_set)
+        self.camera = SensorCamera(link, settings["framesize"], settings["fps"], settings["jpeg_quality"])
+        self.clips_dir = mount_storage(board, link)
+        self.leds = {}
+
+    def ticks_ms(self):
+        return self.link.ticks_ms()
+
+    def sleep_ms(self, ms):
+        self.link.sleep_ms(ms)
+
+    def led(self, name, on):
+        on = bool(on)
+        if self.leds.get(name) is not on and name in self.board["leds"]:
+            self.leds[name] = on
+            self.link.send({"op": "led", "name": name, "on": on})
+
+    def reset(self):
+        """machine.reset(): a software CPU reset (the RTC keeps its time)."""
+        self.link.send({"op": "reset"})
+        while True:
+            time.sleep_ms(1000)
+
+
+def mount_storage(board, link):
+    st = board["storage"]
+    if st["kind"] == "flash":
+        path = "/clips"
+    else:
+        card = link.sd_card
+        if card is None:
+            raise OSError("no SD card in the slot")
+        vfs.mount(vfs.VfsFat(card), "/sd")
+        path = "/sd/clips"
+    _makedirs(path)
+    return path
+
+
+def boot():
+    """The virtual chip's power-on: link to the simulator, open the storage
+    images, then do what MicroPython's ESP32 startup does: mount the flash
+    filesystem at / (formatting it, with a fresh boot.py, when it holds
+    none) and put the firmware ROM on sys.path. Returns the Link."""
+    global LINK
+    link = Link(os.getenv(ENV))
+    info = link.info
+    flash = open(info["flash"], "r+b")
+    sd = open(info["sd"], "r+b") if info.get("sd") else None
+    rom = vfs.VfsPosix(info["rom"])
+    vfs.umount("/")  # from here on the board sees only its own storage
+    part = FlashPartition(flash, info["vfs_offset"], info["vfs_size"])
+    try:
+        vfs.mount(vfs.VfsLfs2(part), "/")
+    except OSError:
+        print("Performing initial setup")
+        vfs.VfsLfs2.mkfs(part)
+        vfs.mount(vfs.VfsLfs2(part), "/")
+        with open("/boot.py", "w") as f:
+            f.write(BOOT_PY)
+    # The bodycam firmware this virtual board was built with, read-only,
+    # like a ROMFS partition: files deployed to the flash come first.
+    vfs.mount(rom, "/rom", readonly=True)
+    os.chdir("/")
+    sys.path[:] = ["", "/rom", ".frozen", "/lib"]
+    link.sd_card = CardImage(sd) if sd else None
+    LINK = link
+    return link

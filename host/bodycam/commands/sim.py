@@ -1,0 +1,70 @@
+"""bodycam sim: run a virtual ESP32-CAM board behind an RFC 2217 serial port."""
+import os
+import signal
+import sys
+import threading
+
+from bodycam.boards import DEFAULT_BOARD
+
+NAME = "sim"
+HELP = "run a virtual ESP32-CAM (the firmware on MicroPython) behind an rfc2217:// serial port"
+DESCRIPTION = (
+    "Start a virtual board: the bodycam firmware on MicroPython's unix port with the board's memory, a camera "
+    "making real JPEGs, an SD card and flash kept in the state dir, and its UART on an RFC 2217 port that "
+    "esptool, mpremote and bodycam open like a serial port. The first line printed is the port URL. "
+    "Type commands on stdin (help lists them: press, hold MS, reset, cut, ...); Ctrl-C stops it.")
+
+
+def default_state_dir(board):
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(base, "bodycam", "vboard-" + board)
+
+
+def add_arguments(p):
+    p.add_argument("--board", default=DEFAULT_BOARD, help="board profile id (default: %(default)s)")
+    p.add_argument("--baud", type=int, default=115200, help="the board's UART rate at boot (default: %(default)s)")
+    p.add_argument("--state", metavar="DIR",
+                   help="folder for the board's flash and SD card images, kept between runs "
+                        "(default: %s)" % default_state_dir("BOARD"))
+    p.add_argument("--speed", type=float, default=1,
+                   help="run the board's clock and camera N times faster than real time; the UART stays "
+                        "real time (default: %(default)s)")
+    p.add_argument("--port", type=int, default=0, help="TCP port to listen on (default: any free port)")
+    p.add_argument("--quiet", action="store_true", help="do not print the board's events")
+
+
+def run(args):
+    from bodycam.sim import VirtualBoard
+    from bodycam.sim.console import run_command
+
+    def out(msg):
+        print(msg, flush=True)
+
+    def event(msg):
+        if not args.quiet:
+            print("[sim] " + msg, file=sys.stderr, flush=True)
+
+    state = args.state or default_state_dir(args.board)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *a: stop.set())
+    with VirtualBoard(board=args.board, state_dir=state, baud=args.baud, speed=args.speed,
+                      port=args.port, log=event) as vb:
+        out(vb.port_url)
+        out("virtual %s running: state in %s, board time %gx real time. "
+            "Type help for commands, Ctrl-C to stop." % (vb.profile["name"], state, args.speed))
+        threading.Thread(target=_console, args=(vb, out, stop, run_command), daemon=True).start()
+        try:
+            while not stop.wait(0.2):
+                pass
+        except KeyboardInterrupt:
+            pass
+    out("stopped")
+    return 0
+
+
+def _console(vb, out, stop, run_command):
+    for line in sys.stdin:
+        if not run_command(vb, line, out):
+            stop.set()
+            return
+    # stdin closed (started in the background): keep running until stopped

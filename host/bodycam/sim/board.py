@@ -1,0 +1,518 @@
+"""VirtualBoard: an AI-Thinker ESP32-CAM (or another profile) on an
+ESP32-CAM-MB programmer, run on the host.
+
+The chip is the MicroPython unix port, started with the board's memory as
+its heap, running firmware/vboard_boot.py (the startup an ESP32 does: mount
+the flash filesystem, boot.py, main.py). The rest is simulated here:
+
+  power and reset   EN from RTS, IO0 from DTR through the MB board's
+                    transistor pair; an RC delay on EN, so esptool's
+                    DTR/RTS sequence enters download mode as on hardware
+  UART              uart.py: a pty paced at the line rate, RFC 2217 to the host
+  camera            sensor.py: real JPEGs at the configured fps in board time
+  button, LEDs, RTC control.py: pin edges in, LED and RTC state out
+  storage           storage.py: flash.bin and sd.img in the state dir
+  time              clock.py: board time runs `speed` times wall time
+
+Chip reset and power cut kill the process (SIGKILL: no flush, no unmount);
+storage keeps what had been written, RAM (the pre-roll) is gone."""
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+
+from bodycam import upy
+from bodycam.boards import DEFAULT_BOARD, load_board
+from bodycam.resources import firmware_dir, shared
+from bodycam.sim.clock import BoardClock
+from bodycam.sim.control import Control
+from bodycam.sim.errors import SimError
+from bodycam.sim.portserver import PortServer
+from bodycam.sim.sensor import Sensor
+from bodycam.sim.sockets import UnixServer
+from bodycam.sim.storage import VFS_OFFSET, StateDir
+from bodycam.sim.uart import BoardUart, speed_code
+
+# EN's RC delay: EN must stay high this long before the chip runs, and IO0
+# is sampled then. Longer than on the real board (~10 ms) because pyserial's
+# RFC 2217 client waits >= 50 ms for each DTR/RTS change to be acknowledged,
+# so esptool's reset sequence passes through DTR+RTS (EN high, IO0 high) for
+# ~50 ms where a USB adapter takes microseconds; then IO0 stays low ~150 ms.
+EN_RC_S = 0.1
+MAX_SPEED = 1000
+
+ROM_BANNERS = {
+    "esp32": (b"ets Jul 29 2019 12:21:46\r\n\r\nrst:%s,boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n",
+              {"power": b"0x1 (POWERON_RESET)", "sw": b"0xc (SW_CPU_RESET)", "panic": b"0xc (SW_CPU_RESET)"}),
+    "esp32s3": (b"ESP-ROM:esp32s3-20210327\r\nBuild:Mar 27 2021\r\nrst:%s,boot:0x8 (SPI_FAST_FLASH_BOOT)\r\n",
+                {"power": b"0x1 (POWERON)", "sw": b"0x3 (RTC_SW_SYS_RST)", "panic": b"0xc (RTC_SW_CPU_RST)"}),
+}
+DOWNLOAD_BANNER = (b"ets Jul 29 2019 12:21:46\r\n\r\nrst:0x1 (POWERON_RESET),boot:0x3 "
+                   b"(DOWNLOAD_BOOT(UART0/UART1/SDIO_REI_REO_V2))\r\nwaiting for download\r\n")
+
+
+class VirtualBoard:
+    def __init__(self, board=DEFAULT_BOARD, state_dir=None, baud=115200, speed=1, settings=None,
+                 host="127.0.0.1", port=0, sd_bytes=None, rx_buffer=260, log=None):
+        try:
+            self.profile = load_board(board)
+        except ValueError as e:
+            raise SimError(str(e))
+        if not isinstance(speed, (int, float)) or not 0 < speed <= MAX_SPEED:
+            raise SimError("speed must be more than 0 and at most %d, not %r" % (MAX_SPEED, speed))
+        try:
+            speed_code(baud)
+        except (ValueError, TypeError) as e:
+            raise SimError(str(e))
+        if settings is not None:
+            try:
+                shared("settings").validate(settings)
+            except ValueError as e:
+                raise SimError("settings: %s" % e)
+        self.baud = baud
+        self.speed = speed
+        self._log = log
+        self.events = []  # (wall time, message): what happened, for tests and the console
+        self._tmp_state = None
+        if state_dir is None:
+            state_dir = self._tmp_state = tempfile.mkdtemp(prefix="bodycam-vboard-")
+        try:
+            self.store = StateDir(state_dir, self.profile, sd_bytes=sd_bytes)
+        except BaseException:
+            if self._tmp_state:
+                shutil.rmtree(self._tmp_state, ignore_errors=True)
+            raise
+        self._closed = False
+        self._lock = threading.RLock()
+        self.proc = None
+        self.state = "off"
+        self.dtr = self.rts = False
+        self._en_gen = 0
+        b = self.profile["button"]
+        self._pressed_level = 0 if b["active_low"] else 1
+        self.button_down = False
+        self.leds = {name: False for name in self.profile["leds"]}
+        self._rtc = None  # (unix ms, board us) when the firmware set the RTC
+        self._pin_id = 0
+        self._pin_waits = {}
+        self.boots = 0
+        self.loader = None
+        self.last_validation = None
+        try:
+            self.store.ensure(settings)
+            self.clock = BoardClock(speed)
+            self._sock_dir = tempfile.mkdtemp(prefix="bcvb-")  # short: AF_UNIX paths are limited
+            self._run_dir = os.path.join(self._sock_dir, "cwd")
+            os.mkdir(self._run_dir)
+            # The firmware as the chip's ROM: relative paths keep the host's
+            # folders out of the board's tracebacks ("rom/main.py").
+            os.symlink(firmware_dir(), os.path.join(self._run_dir, "rom"))
+            self.uart = BoardUart(baud, rx_buffer, log=self.log)
+            self.uart.on_rom_leave = self._rom_leave
+            self.control = Control(self._hello, self._message)
+            self.sensor = Sensor(self.clock, log=self.log)
+            self._servers = [UnixServer(os.path.join(self._sock_dir, "ctl"), self.control.serve, "ctl"),
+                             UnixServer(os.path.join(self._sock_dir, "cam"), self.sensor.serve, "cam")]
+            self.server = PortServer(self, host, port, log=self.log)
+        except BaseException:
+            self.close()
+            raise
+        self.port_url = self.server.url
+        self.power_on()
+
+    # --- context manager -------------------------------------------------------
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def log(self, msg):
+        self.events.append((time.time(), msg))
+        if self._log:
+            self._log(msg)
+
+    # --- power and reset ----------------------------------------------------------
+    def power_on(self):
+        with self._lock:
+            if self.state != "off":
+                return
+            self.state = "reset"
+            self.log("power on")
+            if not self._en_low():
+                self._boot("power")
+
+    def power_cut(self):
+        """The power goes: no flush, no unmount. Stays off until power_on()."""
+        with self._lock:
+            self._halt()
+            self.state = "off"
+            self._rtc = None
+            self.log("power cut")
+
+    def reset(self):
+        """A pulse on EN (the reset button): the chip restarts from the ROM."""
+        with self._lock:
+            if self.state == "off":
+                raise SimError("the board is off: power_on() first")
+            self._halt()
+            self.state = "reset"
+            self._rtc = None  # EN is a power-on reset on the ESP32: the RTC starts over
+            self.log("reset (EN)")
+            if not self._en_low():
+                self._boot("power")
+
+    def lines(self, dtr, rts):
+        """DTR/RTS from the RFC 2217 client, wired as on the ESP32-CAM-MB:
+        RTS alone pulls EN low (reset), DTR alone pulls IO0 low."""
+        with self._lock:
+            was_low = self._en_low()
+            self.dtr, self.rts = dtr, rts
+            if self.state == "off":
+                return
+            if self._en_low():
+                if self.state != "reset":
+                    self._halt()
+                    self._rtc = None
+                    self.state = "reset"
+                    self.log("EN low (RTS): held in reset")
+                self._en_gen += 1  # cancels a release in progress
+            elif was_low and self.state == "reset":
+                # EN rises: the chip runs once it has stayed high EN_RC_S.
+                gen = self._en_gen = self._en_gen + 1
+                t = threading.Timer(EN_RC_S, self._en_released, args=(gen,))
+                t.daemon = True
+                t.start()
+
+    def _en_low(self):
+        return self.rts and not self.dtr
+
+    def _io0_low(self):
+        return self.dtr and not self.rts
+
+    def _en_released(self, gen):
+        with self._lock:
+            if gen != self._en_gen or self.state != "reset" or self._en_low() or self._closed:
+                return
+            self._boot("power")
+
+    def _halt(self):
+        """Stop the chip at once (reset or power loss)."""
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            try:
+                proc.send_signal(signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+        self.uart.reset()
+        self.control.drop()
+        self._note_flashing()
+
+    def _boot(self, cause):
+        """Out of reset: the ROM samples IO0, then boots the flash."""
+        self.clock.reset()
+        self.uart.set_line(self.baud)
+        self.boots += 1
+        if self._io0_low():
+            self._enter_download()
+            return
+        self._start(cause)
+
+    def _enter_download(self):
+        self.state = "download"
+        try:
+            from bodycam.sim.romloader import RomLoader
+        except ImportError as e:
+            self.loader = None
+            self.uart.enter_rom(None)
+            self.uart.say(DOWNLOAD_BANNER + b"virtual board: download mode: ROM loader not available (%s)\r\n"
+                          % str(e).encode())
+            self.log("download mode (IO0 low at reset): ROM loader not available")
+            return
+        self.loader = RomLoader(self.store.flash_path, chip=self.profile["chip"],
+                                flash_size=self.store.flash_bytes, baud=self.baud)
+        self.uart.enter_rom(self.loader)
+        self.uart.say(self.loader.boot_message())
+        self.log("download mode (IO0 low at reset)")
+
+    def _rom_leave(self, how):
+        # After FLASH_END with "run" (esptool --after no-reset): the ROM runs the app.
+        with self._lock:
+            if self.state != "download":
+                return
+            self.uart.reset()
+            self._note_flashing()
+            self.clock.reset()
+            self.uart.set_line(self.baud)
+            self._start("sw" if how == "reboot" else None)
+
+    def _note_flashing(self):
+        loader, self.loader = self.loader, None
+        if loader is not None and getattr(loader, "blocks_written", 0):
+            self.store.state["app"] = "flashed"
+            self.store.save_state()
+            self.log("download mode wrote %d flash blocks" % loader.blocks_written)
+
+    def _start(self, cause, mode="run"):
+        """Run the firmware: ROM banner, the flashed app's check, then
+        MicroPython. mode "raw": soft reset from the raw REPL (no main.py)."""
+        chip = self.profile["chip"]
+        if cause:
+            banner, causes = ROM_BANNERS.get(chip, ROM_BANNERS["esp32"])
+            self.uart.say(banner % causes[cause])
+        if self.store.state.get("app") == "flashed":
+            ok, msg = self._validate()
+            self.last_validation = (ok, msg)
+            if not ok:
+                self.state = "halted"
+                self.uart.say(b"virtual board: cannot boot the flashed firmware: %s\r\n" % msg.encode())
+                self.log("halted: flashed firmware does not boot: %s" % msg)
+                return
+            self.uart.say(b"virtual board: flashed firmware checks out (%s); MicroPython's unix port "
+                          b"runs in its place\r\n" % msg.encode())
+        heap = self._heap_bytes()
+        self.sensor.reset_stats()
+        env = dict(os.environ, MICROPYPATH="rom:.frozen", BODYCAM_VBOARD=self._sock_dir)
+        cmd = [upy.micropython_exe(), "-X", upy.heap_arg(heap), "-i", "rom/vboard_boot.py"]
+        self._mode = mode
+        proc = subprocess.Popen(cmd, stdin=self.uart.slave, stdout=self.uart.slave, stderr=self.uart.slave,
+                                cwd=self._run_dir, env=env, start_new_session=True, close_fds=True)
+        self.proc = proc
+        self.uart.attach(proc.pid, raw=(mode == "raw"))
+        self.state = "running"
+        self.log("boot %d (%s, heap %d bytes)" % (self.boots, "raw REPL" if mode == "raw" else "main.py", heap))
+        threading.Thread(target=self._supervise, args=(proc,), name="vboard-cpu", daemon=True).start()
+
+    def _validate(self):
+        try:
+            from bodycam.sim.romloader import validate_app_image
+        except ImportError as e:
+            return True, "not checked: %s" % e
+        return validate_app_image(self.store.flash_path, self.profile["flash_offset_int"], self.profile["chip"])
+
+    def _heap_bytes(self):
+        """The board's memory as MicroPython's heap: PSRAM less the camera's
+        frame buffers (settings.heap_bytes), plus the one frame buffer the
+        virtual camera keeps on the heap."""
+        s = shared("settings")
+        cfg = self.store.read_config() or {}
+        try:
+            st = s.validate({k: v for k, v in cfg.items() if k != "board"})
+        except ValueError:
+            st = dict(s.DEFAULTS)
+        w, h, _ = s.FRAMESIZES[st["framesize"]]
+        return s.heap_bytes(self.profile["psram_bytes"], st["framesize"], st["fb_count"]) + w * h // 5
+
+    def _supervise(self, proc):
+        rc = proc.wait()
+        with self._lock:
+            if proc is not self.proc or self._closed:
+                return  # the simulator stopped it (reset, power cut)
+            # It ended by itself: the unix port exits where an ESP32 soft-resets
+            # (Ctrl-D, sys.exit()), or it crashed.
+            deadline = time.monotonic() + 2
+            while self.uart.pending_output() and time.monotonic() < deadline:
+                time.sleep(0.01)  # let what it printed go out first
+            raw = self.uart.watch.raw
+            self.uart.detach()
+            self.proc = None
+            self.control.drop()
+            if rc == 0 or rc == 1:
+                self.uart.say(b"MPY: soft reboot\r\n")
+                self.log("soft reboot" + (" (raw REPL)" if raw else ""))
+                self._start(None, "raw" if raw else "run")
+            else:
+                self.uart.say(b"\r\nvirtual board: MicroPython died (exit status %d); rebooting\r\n" % rc)
+                self.log("crash (exit status %d): rebooting" % rc)
+                self._keep_rtc_across_reset()
+                self._boot("panic")
+
+    def _keep_rtc_across_reset(self):
+        if self._rtc is not None:
+            self._rtc = (self._rtc_now(), 0)
+
+    # --- the firmware's side ---------------------------------------------------------
+    def _hello(self):
+        b = self.profile
+        gpio = b["button"]["pin"]
+        released = 1 - self._pressed_level
+        return {
+            "op": "hello", "board_us": self.clock.us(), "speed_milli": self.clock.speed_milli,
+            "mode": getattr(self, "_mode", "run"),
+            "pins": {str(gpio): self._pressed_level if self.button_down else released},
+            "rtc_ms": self._rtc_now(),
+            "flash": self.store.flash_path, "vfs_offset": VFS_OFFSET,
+            "vfs_size": self.store.flash_bytes - VFS_OFFSET,
+            "sd": self.store.sd_path if b["storage"]["kind"] == "sd" else None,
+            "rom": firmware_dir(), "board": b["id"],
+        }
+
+    def _rtc_now(self):
+        if self._rtc is None:
+            return None
+        unix_ms, at_us = self._rtc
+        return unix_ms + (self.clock.us() - at_us) // 1000
+
+    def _message(self, m):
+        op = m.get("op")
+        if op == "led":
+            self.leds[m["name"]] = bool(m["on"])
+            self.log("LED %s %s" % (m["name"], "on" if m["on"] else "off"))
+        elif op == "pin_done":
+            ev = self._pin_waits.pop(m.get("id"), None)
+            if ev is not None:
+                ev.set()
+        elif op == "rtc":
+            self._rtc = (m["unix_ms"], m["board_us"])
+            self.log("RTC set")
+        elif op == "reset":
+            threading.Thread(target=self._soft_cpu_reset, daemon=True).start()
+
+    def _soft_cpu_reset(self):
+        with self._lock:
+            if self.state != "running":
+                return
+            self._keep_rtc_across_reset()
+            self._halt()
+            self.log("machine.reset()")
+            self.clock.reset()
+            self.uart.set_line(self.baud)
+            self.boots += 1
+            self._start("sw")
+
+    # --- the button --------------------------------------------------------------------
+    def _pins(self, edges, wait_ms=None):
+        self._pin_id += 1
+        mid = self._pin_id
+        ev = threading.Event()
+        self._pin_waits[mid] = ev
+        sent = self.control.send({"op": "pin", "pin": self.profile["button"]["pin"], "edges": edges, "id": mid})
+        if wait_ms is None:
+            return
+        wall = self.clock.wall_seconds(wait_ms)
+        if not (sent and ev.wait(wall + 2.0)):
+            time.sleep(wall)  # no firmware listening: just let the time pass
+        self._pin_waits.pop(mid, None)
+
+    def press(self, ms=None):
+        """Button down. With ms: released exactly ms (board time) later; returns then."""
+        if ms is not None:
+            return self.hold(ms)
+        self.button_down = True
+        self._pins([[0, self._pressed_level]])
+
+    def release(self):
+        self.button_down = False
+        self._pins([[0, 1 - self._pressed_level]])
+
+    def hold(self, ms):
+        """Keep the button down for exactly ms of board time, then release it."""
+        if ms < 0:
+            raise ValueError("hold time must be >= 0 ms")
+        edges = [[ms, 1 - self._pressed_level]]
+        if not self.button_down:
+            edges.insert(0, [0, self._pressed_level])
+        self.button_down = True
+        try:
+            self._pins(edges, wait_ms=ms)
+        finally:
+            self.button_down = False
+
+    def tap(self):
+        self.hold(150)
+
+    # --- time ------------------------------------------------------------------------------
+    def board_ms(self):
+        return self.clock.ms()
+
+    def sleep_board(self, ms):
+        self.clock.sleep(ms)
+
+    def wait_recording_ready(self, timeout=30):
+        """Until the firmware's capture loop runs (it has captured frames)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.state == "running" and self.sensor.frames >= 2:
+                return
+            time.sleep(0.02)
+        raise SimError("the virtual board's firmware did not start capturing within %d s (state %s); "
+                       "its console output: %s" % (timeout, self.state, self.console_tail()))
+
+    def console_tail(self):
+        return "see the port %s" % self.port_url
+
+    # --- storage ---------------------------------------------------------------------------
+    def _clips(self):
+        if self.profile["storage"]["kind"] == "sd":
+            return self.store.sd, "clips"
+        return self.store.flash, "clips"
+
+    def list_clips(self):
+        """Complete clips (AVI and its sidecar) on the board's storage, oldest first."""
+        img, d = self._clips()
+        try:
+            names = {n for n, _, is_dir in img.listdir(d) if not is_dir}
+        except (FileNotFoundError, SimError):
+            return []
+        return sorted(n[:-4] for n in names if n.endswith(".AVI") and n[:-4] + ".JSON" in names)
+
+    def wait_for_clip(self, known=(), timeout=60):
+        """The name of a complete clip not in `known`, once one appears."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            new = [c for c in self.list_clips() if c not in known]
+            if new:
+                return new[0]
+            time.sleep(0.2)
+        raise SimError("no new clip appeared on the virtual board within %d s" % timeout)
+
+    def copy_clip(self, name, dest_dir):
+        """Copy NAME.AVI and NAME.JSON from the card to dest_dir; returns their paths."""
+        img, d = self._clips()
+        os.makedirs(dest_dir, exist_ok=True)
+        out = [os.path.join(dest_dir, name + ext) for ext in (".AVI", ".JSON")]
+        img.run([["get", "%s/%s.AVI" % (d, name), os.path.abspath(out[0])],
+                 ["get", "%s/%s.JSON" % (d, name), os.path.abspath(out[1])]], readonly=True)
+        return tuple(out)
+
+    def read_sd_file(self, path):
+        return self.store.sd.read(path.lstrip("/"))
+
+    def sd_listdir(self, path="clips"):
+        return self.store.sd.listdir(path.lstrip("/"))
+
+    def read_flash_file(self, path):
+        return self.store.flash.read(path.lstrip("/"))
+
+    def uart_stats(self):
+        st = dict(self.uart.stats)
+        st["board_baud"] = self.uart.board_baud()
+        st["host_baud"] = self.uart.host_baud
+        return st
+
+    # --- shutdown --------------------------------------------------------------------------------
+    def close(self):
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self.proc is not None:
+                self._halt()
+        for name in ("server",):
+            if hasattr(self, name):
+                getattr(self, name).close()
+        for s in getattr(self, "_servers", ()):
+            s.close()
+        if hasattr(self, "uart"):
+            self.uart.close()
+        if hasattr(self, "sensor"):
+            self.sensor.close()
+        self.store.close()
+        if getattr(self, "_sock_dir", None):
+            shutil.rmtree(self._sock_dir, ignore_errors=True)
+        if self._tmp_state:
+            shutil.rmtree(self._tmp_state, ignore_errors=True)
