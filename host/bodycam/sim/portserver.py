@@ -4,8 +4,9 @@ and pyserial open it as rfc2217://127.0.0.1:PORT. Baud rate and the DTR/RTS
 lines from the client go to the board; data is bridged to its UART.
 
 One client at a time, like a serial port opened exclusively: while one is
-connected, the port refuses others (connection refused), and says so in
-the simulator's log."""
+connected the port stops listening, so others get "connection refused"
+(pyserial: "Could not open port ...: [Errno 111] Connection refused";
+mpremote: "failed to access ... (it may be in use by another program)")."""
 import socket
 import threading
 
@@ -122,7 +123,7 @@ class PortServer:
                 conn.close()
                 return
             self.client = addr
-            self.log("client connected from %s:%d" % addr)
+            self.log("client connected from %s:%d (others are refused until it disconnects)" % addr)
             try:
                 self._serve(conn)
             finally:

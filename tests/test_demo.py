@@ -1,0 +1,52 @@
+"""bodycam demo: the README's first command, end to end on a virtual board."""
+import json
+
+import pytest
+
+from bodycam.cli import main
+
+
+def test_demo_records_copies_and_checks_a_clip(tmp_path, capsys):
+    out = tmp_path / "clips"
+    assert main(["demo", "--out", str(out), "--speed", "15"]) == 0
+    text = capsys.readouterr().out
+    avi, side = out / "BC000001.AVI", out / "BC000001.JSON"
+    assert avi.exists() and side.exists()
+    m = json.loads(side.read_text())
+    assert m["frame_ms"][0] <= -30000
+    assert "checks:         all passed" in text
+    assert "pre-roll kept:  %.1f s before the press (%d frames)" % (-m["frame_ms"][0] / 1000.0,
+                                                                   m["preroll_frames"]) in text
+    assert "AVI index holds %d frames, the sidecar %d" % (m["frames"], m["frames"]) in text
+    assert "rfc2217://127.0.0.1:" in text
+
+    # A second run never overwrites the first clip.
+    first = avi.read_bytes()
+    assert main(["demo", "--out", str(out), "--speed", "25", "--record", "1"]) == 0
+    assert avi.read_bytes() == first
+    assert len(list(out.glob("demo-*/BC000001.AVI"))) == 1
+
+
+def test_demo_check_catches_a_damaged_clip(tmp_path, capsys):
+    from bodycam.commands.demo import check
+    out = tmp_path / "clips"
+    assert main(["demo", "--out", str(out), "--speed", "25", "--record", "1"]) == 0
+    capsys.readouterr()
+    avi, side = out / "BC000001.AVI", out / "BC000001.JSON"
+    data = bytearray(avi.read_bytes())
+    data[5000] ^= 0xFF
+    avi.write_bytes(bytes(data))
+    ok, lines = check(str(avi), str(side), 30)
+    assert not ok
+    assert any("FAIL SHA-256 of the AVI does NOT match" in line for line in lines)
+    ok, lines = check(str(avi), str(side), 60)
+    assert any("FAIL first frame" in line and "(60 s wanted)" in line for line in lines)
+
+
+@pytest.mark.parametrize("argv, msg", [
+    (["--record", "0"], "--record must be 1 to 600 seconds"),
+    (["--board", "nope"], "unknown board 'nope'"),
+])
+def test_demo_bad_arguments(tmp_path, capsys, argv, msg):
+    assert main(["demo", "--out", str(tmp_path)] + argv) == 2
+    assert msg in capsys.readouterr().err

@@ -1,0 +1,111 @@
+"""Recording on the virtual board, end to end: the button press reaches the
+firmware's pin IRQ, the clip lands on the SD card image with its pre-roll
+and plays in an independent decoder (FFmpeg via PyAV); reset and power cut
+keep finished clips and lose the pre-roll in RAM."""
+import hashlib
+import json
+
+import pytest
+import serial
+
+from bodycam.sim import VirtualBoard
+
+av = pytest.importorskip("av")
+
+
+def sidecar(vb, name, tmp_path):
+    avi, side = vb.copy_clip(name, str(tmp_path / name))
+    with open(side) as f:
+        return avi, json.load(f)
+
+
+def record(vb, before_ms, during_ms, hold_ms=3500):
+    """Buffer, press, record, hold to stop; returns (clip name, board ms of the press)."""
+    known = vb.list_clips()
+    vb.sleep_board(before_ms)
+    t = vb.board_ms()
+    vb.tap()
+    vb.sleep_board(during_ms)
+    vb.hold(hold_ms)
+    return vb.wait_for_clip(known, timeout=60), t
+
+
+def sha(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def test_press_gives_a_clip_starting_30s_before_it_that_decodes(tmp_path):
+    with VirtualBoard(state_dir=str(tmp_path / "vb"), speed=20) as vb:
+        vb.wait_recording_ready()
+        assert vb.sensor.config == ("VGA", 5, 85)
+        name, _ = record(vb, 34000, 4000)
+        assert name == "BC000001"
+        assert vb.leds["status"] is False  # the recording LED went off at the stop
+        avi, m = sidecar(vb, name, tmp_path)
+    fm = m["frame_ms"]
+    assert fm[0] <= -30000  # virtual time: the clip starts >= 30 s before the press
+    assert m["preroll_frames"] == sum(1 for t in fm if t < 0) >= 140
+    assert m["stop"]["reason"] == "hold"
+    assert (m["width"], m["height"]) == (640, 480)
+    iv = [b - a for a, b in zip(fm, fm[1:])]
+    assert sum(iv) / len(iv) == pytest.approx(200, rel=0.05)  # paced at the configured 5 fps
+    assert m["avi_sha256"] == sha(avi)
+    with av.open(avi) as c:
+        frames = [f for f in c.decode(video=0)]
+    assert len(frames) == m["frames"]
+    assert (frames[0].width, frames[0].height) == (640, 480)
+
+
+def lines(url, dtr, rts):
+    p = serial.serial_for_url(url, baudrate=115200, do_not_open=True)
+    p.dtr, p.rts = dtr, rts
+    p.open()
+    return p
+
+
+def test_reset_via_rts_and_power_cut_keep_finished_clips_and_lose_the_preroll(tmp_path):
+    pre = 10000
+    with VirtualBoard(state_dir=str(tmp_path / "vb"), speed=20, settings={"preroll_s": 10}) as vb:
+        vb.wait_recording_ready()
+        first, _ = record(vb, pre + 3000, 2000)
+        kept_avi, kept = sidecar(vb, first, tmp_path / "before")
+        assert kept["frame_ms"][0] <= -pre
+        kept_sha = sha(kept_avi)
+
+        # The pre-roll buffer is full again, then RTS pulls EN low (ESP32-CAM-MB wiring).
+        vb.sleep_board(pre + 3000)
+        port = lines(vb.port_url, dtr=False, rts=True)
+        try:
+            assert vb.state == "reset"
+            port.rts = False  # EN released: boots again
+            vb.wait_recording_ready()
+        finally:
+            port.close()
+        boots = vb.boots
+        second, press = record(vb, 1000, 2000)
+        _, after_reset = sidecar(vb, second, tmp_path)
+        # Only what was captured since the reboot can be in it: the RAM was lost.
+        since_boot = press - vb.sensor.first_ms
+        assert -after_reset["frame_ms"][0] <= since_boot + 250 < pre
+        assert vb.boots == boots
+
+        # Power cut in the middle of a recording: nothing is flushed or unmounted.
+        vb.sleep_board(pre + 3000)
+        vb.tap()
+        vb.sleep_board(2000)
+        assert vb.leds["status"] is True
+        vb.power_cut()
+        assert vb.state == "off" and vb.proc is None
+        vb.power_on()
+        vb.wait_recording_ready()
+        third, press = record(vb, 1000, 2000)
+        _, after_cut = sidecar(vb, third, tmp_path)
+        assert -after_cut["frame_ms"][0] <= press - vb.sensor.first_ms + 250 < pre
+
+        # The finished clips survived both, byte for byte.
+        for name in (first, second):
+            assert name in vb.list_clips()
+        again_avi, again = sidecar(vb, first, tmp_path / "after")
+        assert sha(again_avi) == kept_sha == again["avi_sha256"]
+        assert again == kept
