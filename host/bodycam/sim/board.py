@@ -440,10 +440,11 @@ class VirtualBoard:
                 return
             time.sleep(0.02)
         raise SimError("the virtual board's firmware did not start capturing within %d s (state %s); "
-                       "its console output: %s" % (timeout, self.state, self.console_tail()))
+                       "the end of its console output:\n%s" % (timeout, self.state, self.console_tail()))
 
-    def console_tail(self):
-        return "see the port %s" % self.port_url
+    def console_tail(self, n=1500):
+        """The last n characters the board sent on its UART (heard or not)."""
+        return bytes(self.uart.recent[-n:]).decode("utf-8", "replace")
 
     # --- storage ---------------------------------------------------------------------------
     def _clips(self):

@@ -33,6 +33,7 @@ RX_BUFFER = 260  # MicroPython ESP32's stdin ring buffer
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 FRIENDLY_BANNER = b'Type "help()" for more information.'
 HOST_QUEUE = 4096  # host->board bytes buffered before the client is held back
+RECENT = 4096
 
 _SPEEDS = {getattr(termios, n): int(n[1:]) for n in dir(termios)
            if n.startswith("B") and n[1:].isdigit() and int(n[1:]) > 0}
@@ -100,6 +101,7 @@ class BoardUart:
         self._cond = threading.Condition()
         self._tx_wire = Wire()
         self._rx_wire = Wire()
+        self.recent = bytearray()  # the last RECENT bytes the board sent (for error messages)
         self.stats = {"to_host": 0, "to_board": 0, "rx_dropped": 0, "unheard": 0, "ignored": 0,
                       "interrupts": 0}
         self._stop = False
@@ -229,6 +231,8 @@ class BoardUart:
                 data = self.watch.feed(data)
             else:
                 data = item
+            self.recent += data
+            del self.recent[:-RECENT]
             for i in range(0, len(data), chunk_size_for(baud)):
                 piece = data[i:i + chunk_size_for(baud)]
                 self._tx_wire.cross(len(piece), baud)
