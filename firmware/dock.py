@@ -116,7 +116,7 @@ class Dock:
                 return
             n += 1
             c = b1[0]
-            if c == 0x40:  # '@' starts a command, even in the middle of noise
+            if c == 0x23:  # '#' starts a command, even in the middle of noise
                 buf[0] = c
                 self.ln = 1
                 self.over = False
@@ -156,7 +156,7 @@ class Dock:
         self._command(cid, verb, args, bytes(buf[self.ln - 8:self.ln]))
 
     def _fast_ack(self):
-        # "@iii K oooooooooo cccccccc" checked in place: no allocation.
+        # "#iii K oooooooooo cccccccc" checked in place: no allocation.
         buf = self.lbuf
         if buf[4] != 32 or buf[6] != 32 or buf[17] != 32:
             return False

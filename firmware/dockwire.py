@@ -3,12 +3,12 @@
 # settings.py), so both ends build and check frames with the same code.
 #
 # Host -> device: short printable command lines
-#     @<id> <verb>[ <arg>...] <crc>\n
+#     #<id> <verb>[ <arg>...] <crc>\n
 # id is 3 decimal digits (001-255; 000 is never sent), crc is the CRC-32 of
-# the text between '@' and the last space as 8 lower-case hex digits. Only
+# the text between '#' and the last space as 8 lower-case hex digits. Only
 # printable ASCII: never 0x03, so Ctrl-C still interrupts MicroPython
-# (mpremote depends on it), and a line that reaches a REPL is a harmless
-# SyntaxError. Acks (K) and resend requests (N) have a fixed width, so the
+# (mpremote depends on it), and a line that reaches a REPL is a comment
+# (the prompt just comes back). Acks (K) and resend requests (N) have a fixed width, so the
 # device checks them without allocating.
 #
 # Device -> host: binary frames with no escaping, so the device copies file
@@ -27,7 +27,7 @@ HEADER = 12
 TRAILER = 4
 OVERHEAD = HEADER + TRAILER
 MAX_PAYLOAD = 4096
-MAX_LINE = 200  # longest command line, '@' to '\n' exclusive (ESP32 stdin buffer ~260 B)
+MAX_LINE = 200  # longest command line, '#' to '\n' exclusive (ESP32 stdin buffer ~260 B)
 
 DATA = 0x44  # 'D': payload = file bytes at offset
 END = 0x45  # 'E': the file ends at offset (no payload)
@@ -36,7 +36,7 @@ TYPES = (DATA, END, REPLY)
 
 ACK = "K"  # K <offset>: the host holds every byte before offset
 RESEND = "N"  # N <offset>: send again from offset
-ACK_LEN = 26  # "@iii K oooooooooo cccccccc" without the newline
+ACK_LEN = 26  # "#iii K oooooooooo cccccccc" without the newline
 
 NAME_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
 
@@ -83,19 +83,19 @@ def command(cid, verb, *args):
             body += " %010d" % a
         else:
             body += " " + str(a)
-    line = "@%s %08x\n" % (body, crc32(body.encode()) & 0xFFFFFFFF)
+    line = "#%s %08x\n" % (body, crc32(body.encode()) & 0xFFFFFFFF)
     if len(line) - 1 > MAX_LINE:
         raise ValueError("command too long")
     return line.encode()
 
 
 def parse_command(line):
-    """line: bytes from '@' to before the newline. Returns (id, verb, args)
+    """line: bytes from '#' to before the newline. Returns (id, verb, args)
     with args as strings, or raises ValueError with the reason."""
     if len(line) > MAX_LINE:
         raise ValueError("command too long")
-    if not line or line[0] != 0x40:
-        raise ValueError("command must start with '@'")
+    if not line or line[0] != 0x23:
+        raise ValueError("command must start with '#'")
     sp = len(line) - 1
     while sp > 0 and line[sp] != 0x20:
         sp -= 1

@@ -150,14 +150,14 @@ if d is not None:
            W.command(16, "X", busy, sha0), W.command(17, "R", busy, 0, 1024, 8192, 1000),
            W.command(18, "T", 5), W.command(19, "B", 12345), W.command(20, "R", "NOPE.AVI", 0, 1024, 8192, 1),
            W.command(21, "R", busy.replace("AVI", "JSON"), 0, 1024, 8192, 1), W.command(22, "X", "AUDIT.LOG", sha0),
-           b"@" + b"7" * 300 + b"\\n", W.command(23, "L"), W.command(24, "I"), W.command(25, "K", 5),
+           b"#" + b"7" * 300 + b"\\n", W.command(23, "L"), W.command(24, "I"), W.command(25, "K", 5),
            W.command(26, "N", 5), W.command(27, "R", "OLD.AVI", 0, 1, 1, 10)]
     for i in range(60):
         if i < len(bad):
             k.run_for(100)
             h.send(bad[i])
         junk = bytes(random.getrandbits(8) for _ in range(1 + random.getrandbits(7)))
-        h.send(junk + (b"@" if i % 3 == 0 else b"") + (b"\\n" if i % 2 else b""))
+        h.send(junk + (b"#" if i % 3 == 0 else b"") + (b"\\n" if i % 2 else b""))
         k.run_for(100)
         for f in dockkit.frames(d.link.take()):
             replies.append([f[1], json.loads(f[3])])

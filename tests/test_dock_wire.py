@@ -46,12 +46,12 @@ def test_commands_round_trip_and_never_contain_ctrl_c():
 
 
 @pytest.mark.parametrize("bad, why", [
-    (b"@001 P 00000000", "bad command checksum"),
-    (b"@001 P", "no checksum"),
-    (b"@001 P zzzzzzzz", "not lower-case hex"),
-    (b"@001 P 0000000A", "not lower-case hex"),
-    (b"001 P 12345678", "start with '@'"),
-    (b"@" + b"x" * 250, "too long"),
+    (b"#001 P 00000000", "bad command checksum"),
+    (b"#001 P", "no checksum"),
+    (b"#001 P zzzzzzzz", "not lower-case hex"),
+    (b"#001 P 0000000A", "not lower-case hex"),
+    (b"001 P 12345678", "start with '#'"),
+    (b"#" + b"x" * 250, "too long"),
 ])
 def test_bad_commands_are_refused_with_a_reason(bad, why):
     with pytest.raises(ValueError, match=why):

@@ -27,6 +27,11 @@ class LinkLost(DockError):
     """The link went quiet or away: worth a reconnect and a resume."""
 
 
+class PortGone(LinkLost):
+    """The port itself failed (USB adapter unplugged, socket closed): no
+    point trying again on it."""
+
+
 def open_port(url, baud=BOOT_BAUD):
     """Open a serial port by name or URL with DTR and RTS released: on the
     ESP32-CAM-MB programmer they drive EN and IO0, and asserting them holds
@@ -54,17 +59,19 @@ class DockClient:
 
     # --- bytes -------------------------------------------------------------
     def _read(self, n):
+        # What is there, or else whatever comes within the port's (short)
+        # timeout. socket:// reports in_waiting as just 0 or 1.
         try:
             waiting = self.port.in_waiting
-            return self.port.read(min(n, waiting) if waiting else 1)
+            return self.port.read(min(n, waiting) if waiting > 1 else n)
         except OSError as e:
-            raise LinkLost("serial link to %s lost: %s" % (self.name, e))
+            raise PortGone("serial link to %s lost: %s" % (self.name, e))
 
     def _write(self, data):
         try:
             self.port.write(data)
         except OSError as e:
-            raise LinkLost("serial link to %s lost: %s" % (self.name, e))
+            raise PortGone("serial link to %s lost: %s" % (self.name, e))
 
     def _next_id(self):
         self.cid = self.cid % 255 + 1
@@ -116,14 +123,14 @@ class DockClient:
     def _silence_message(self, verb, total):
         seen = bytes(self.reader.last_garbage).decode("ascii", "replace")
         hint = ""
-        if ">>>" in seen or "raw REPL" in seen:
+        if ">>>" in seen or "raw REPL" in seen or "\n... " in seen:
             hint = " (the board is at the MicroPython prompt: the firmware is not running; reset it)"
         elif self.reader.skipped:
             hint = " (%d bytes of other traffic seen: wrong baud rate, or not bodycam firmware?)" % self.reader.skipped
         return "no reply from the bodycam dock on %s at %d baud after %.0f s%s" % (
             self.name, self.port.baudrate, total, hint)
 
-    def connect(self, total=8.0):
+    def connect(self, total=5.0):
         """Make sure the dock answers (after draining what an interrupted
         earlier session left on the line). Returns the device info."""
         try:
@@ -203,8 +210,10 @@ class DockClient:
             try:
                 self.port.baudrate = b
                 self.reader.discard()
-                self.call("P", resend=0.5, total=4.0)
+                self.call("P", resend=0.5, total=2.5)
                 break
+            except PortGone:
+                raise
             except LinkLost:
                 continue
         else:
@@ -252,7 +261,7 @@ class DockClient:
         tick = (self.info_cache or {}).get("tick_ms", 200) / 1000.0
         # No progress for this long: something was lost, ask again.
         stall = window / rate + 2 * tick + 0.5
-        give_up = max(10.0, 6 * stall)
+        give_up = max(3.0, 3 * stall)
         t = time.monotonic()
         last_progress = t
         quiet_since = t

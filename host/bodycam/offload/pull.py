@@ -13,7 +13,7 @@ import os
 import sys
 import time
 
-from bodycam.offload.client import DockClient, DockError, LinkLost, open_port
+from bodycam.offload.client import DockClient, DockError, LinkLost, PortGone, open_port
 from bodycam.offload.progress import Progress, human_bytes, human_time
 
 LOGS = ("AUDIT.LOG",)  # append-only, pulled last, never deleted (docs/evidence.md)
@@ -71,8 +71,10 @@ class Puller:
         self.say = say
         self.set_clock = set_clock
         self.summary = {"pulled": [], "present": [], "busy": [], "deleted": [], "errors": [],
-                        "bytes": 0, "seconds": 0.0, "baud": None}
+                        "warnings": [], "bytes": 0, "seconds": 0.0, "baud": None}
         self.local = {}  # name -> sha256 of the verified local copy
+        self.progress = None
+        self.bad_pairs = set()
 
     # --- the job -------------------------------------------------------------
     def run(self):
@@ -86,7 +88,9 @@ class Puller:
             if c.set_baud(self.baud):
                 info = c.info()
             else:
-                self.summary["errors"].append(("link", "could not run at %d baud; pulled at %d" % (self.baud, c.baud)))
+                msg = "the link did not work at %d baud: pulling at %d" % (self.baud, c.baud)
+                self.summary["warnings"].append(msg)
+                self.say(msg)
         self.summary["baud"] = c.baud
         try:
             files = c.list()
@@ -224,16 +228,28 @@ class Puller:
                 try:
                     self.c.read_file(name, size, count[0], sink, add)
                     break
+                except PortGone:
+                    raise
                 except LinkLost:
                     f.flush()
-                    lost += 1
-                    if lost > RECONNECTS:
-                        raise
                     self._print("%s: link lost at %d of %d bytes, reconnecting" % (name, count[0], size))
-                    self.c.reconnect(self.baud)
+                    self._reconnect()
             f.flush()
             os.fsync(f.fileno())
         return h.hexdigest(), resumed
+
+    def _reconnect(self):
+        # A board that was reset needs a few seconds to boot and mount its
+        # card: look for it a few times before giving up.
+        for attempt in range(RECONNECTS):
+            try:
+                self.c.reconnect(self.baud)
+                return
+            except PortGone:
+                raise
+            except LinkLost:
+                if attempt == RECONNECTS - 1:
+                    raise
 
     # --- checks and deletes ---------------------------------------------------------
     def _check_pairs(self, files):

@@ -232,13 +232,14 @@ class RigPort:
 
 class DockRig:
     def __init__(self, state_dir, clips=(), baud=BOOT_BAUD, paced=True, board="ai-thinker-esp32-cam",
-                 settings=None, seed=1, heapsize=4 * 1024 * 1024, repl=False, frame_busy=150):
+                 settings=None, seed=1, heapsize=4 * 1024 * 1024, repl=False, frame_busy=150,
+                 line_max_baud=None, frame_size=(640, 480)):
         self.dir = os.path.abspath(state_dir)
         self.boot_baud = baud
         self.paced = paced
+        self.line_max_baud = line_max_baud  # faster than this, the cable/adapter garbles everything
         self.repl = repl
         self.heapsize = heapsize
-        self.rng = random.Random(seed)
         self.faults = _Faults()
         self.port = None
         self.proc = None
@@ -249,7 +250,7 @@ class DockRig:
         s.update(settings or {})
         with open(os.path.join(self.dir, "rig.json"), "w") as f:
             json.dump({"board_path": os.path.join(boards_dir(), board + ".json"), "settings": s}, f)
-        _write_frames(os.path.join(self.dir, "frames"), frame_busy)
+        _write_frames(os.path.join(self.dir, "frames"), frame_busy, frame_size)
         self.made = self.make_clips(clips) if clips else []
         self.master, self.slave = pty.openpty()
         tty.setraw(self.slave)
@@ -266,9 +267,9 @@ class DockRig:
         self._dev_baud = baud
         self._dev_baud_t = 0.0
         self.down = Pipe("rig-down", self._to_host, lambda: self._rate(self.device_baud()),
-                         self._mismatch, self.faults.down, self.rng, self._down_count)
+                         self._mismatch, self.faults.down, random.Random(seed), self._down_count)
         self.up = Pipe("rig-up", self._to_device, lambda: self._rate(self.host_baud()),
-                       self._mismatch, self.faults.up, self.rng)
+                       self._mismatch, self.faults.up, random.Random(seed + 1))
         self._stop = False
         self.reader = threading.Thread(target=self._read_device, name="rig-read", daemon=True)
         self.down.start()
@@ -424,7 +425,13 @@ class DockRig:
         return baud / 10.0 if self.paced else None
 
     def _mismatch(self):
-        return self.host_baud() != self.device_baud()
+        h, d = self.host_baud(), self.device_baud()
+        return h != d or (self.line_max_baud is not None and h > self.line_max_baud)
+
+    def inject(self, data):
+        """Bytes from the board that are not the dock's (boot messages, a
+        REPL prompt, noise), queued between what the device sends."""
+        self.down.put(data)
 
     def _set_device_speed(self, baud):
         a = termios.tcgetattr(self.slave)
@@ -467,17 +474,18 @@ class DockRig:
             threading.Thread(target=self.reset_device, daemon=True).start()
 
 
-def _write_frames(d, busy):
+def _write_frames(d, busy, size):
     if os.path.isdir(d):
         return
     from PIL import Image, ImageDraw
     os.makedirs(d)
+    w, h = size
     for i in range(12):
         rng = random.Random(i)
-        im = Image.new("RGB", (640, 480), (40 + i * 9, 90, 160))
+        im = Image.new("RGB", size, (40 + i * 9, 90, 160))
         dr = ImageDraw.Draw(im)
         for _ in range(busy * (1 + i % 3)):
-            x, y = rng.randrange(640), rng.randrange(480)
+            x, y = rng.randrange(w), rng.randrange(h)
             dr.rectangle((x, y, x + 8, y + 8), fill=(rng.randrange(256), rng.randrange(256), rng.randrange(256)))
         dr.text((8, 8), "frame %d" % i, fill=(255, 255, 255))
         out = io.BytesIO()

@@ -1,0 +1,68 @@
+"""`bodycam info`, `bodycam ls` and `bodycam pull` as a user runs them, on
+a port URL (socket:// to the offload rig: the firmware's dock on the unix
+port)."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from bodycam import cli
+from bodycam.offload.rig import DockRig
+
+
+@pytest.fixture
+def rig(tmp_path):
+    r = DockRig(str(tmp_path / "rig"), clips=[1, 0], paced=False, frame_busy=5, frame_size=(160, 120))
+    yield r
+    r.close()
+
+
+def bodycam(*args):
+    p = subprocess.run([sys.executable, "-m", "bodycam"] + list(args), capture_output=True, text=True, timeout=120)
+    return p.returncode, p.stdout, p.stderr
+
+
+def test_info_ls_pull_delete(rig, tmp_path):
+    url = rig.serve_tcp()
+    code, out, err = bodycam("info", "--port", url)
+    assert code == 0, err
+    assert "ai-thinker-esp32-cam" in out and "buffering" in out and "not set" in out
+    code, out, err = bodycam("info", "--port", url, "--set-clock", "--json")
+    assert code == 0 and json.loads(out)["clock"]["set"] is True
+    code, out, err = bodycam("ls", "--port", url)
+    assert code == 0
+    lines = out.splitlines()
+    assert [ln.split()[0] for ln in lines[:-1]] == ["BC000001.AVI", "BC000001.JSON", "BC000002.AVI", "BC000002.JSON"]
+    assert lines[-1].startswith("4 files")
+    dest = tmp_path / "clips"
+    code, out, err = bodycam("pull", "--port", url, "--out", str(dest), "--delete")
+    assert code == 0, err
+    assert "pulled 4 files" in out and "deleted 4 from the device" in out
+    assert sorted(os.listdir(dest)) == ["BC000001.AVI", "BC000001.JSON", "BC000002.AVI", "BC000002.JSON"]
+    code, out, err = bodycam("ls", "--port", url, "--json")
+    assert code == 0 and json.loads(out) == []
+
+
+def test_pull_json_summary_and_errors_exit_1(rig, tmp_path, capsys):
+    url = rig.serve_tcp()
+    dest = tmp_path / "clips"
+    dest.mkdir()
+    (dest / "BC000002.JSON").write_text("{}")  # not the device's file
+    code = cli.main(["pull", "--port", url, "--out", str(dest), "--json"])
+    s = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert [e["file"] for e in s["errors"]] == ["BC000002.JSON"]
+    assert sorted(s["pulled"]) == ["BC000001.AVI", "BC000001.JSON", "BC000002.AVI"]
+
+
+def test_nothing_there_is_a_plain_error(tmp_path, capsys):
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there
+    code = cli.main(["ls", "--port", "socket://127.0.0.1:%d" % port])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("bodycam ls: error: cannot open socket://127.0.0.1:%d" % port)
