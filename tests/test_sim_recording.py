@@ -109,3 +109,25 @@ def test_reset_via_rts_and_power_cut_keep_finished_clips_and_lose_the_preroll(tm
         again_avi, again = sidecar(vb, first, tmp_path / "after")
         assert sha(again_avi) == kept_sha == again["avi_sha256"]
         assert again == kept
+
+
+def test_button_timing_is_exact_to_the_millisecond_in_board_time(tmp_path):
+    # At 20x, 1 ms of wall time is 20 ms of board time: only edges timed on
+    # the board itself can give these exact numbers.
+    with VirtualBoard(state_dir=str(tmp_path / "vb"), speed=20, settings={"preroll_s": 2}) as vb:
+        vb.wait_recording_ready()
+        vb.sleep_board(1000)
+        vb.tap()  # start
+        vb.sleep_board(1000)
+        vb.press(730)  # a marker
+        vb.sleep_board(1000)
+        vb.hold(2950)  # just under hold_ms (3000): another marker, no stop
+        vb.sleep_board(1000)
+        assert vb.leds["status"] is True
+        vb.hold(3050)  # just over: stop
+        name = vb.wait_for_clip(timeout=60)
+        _, m = sidecar(vb, name, tmp_path)
+    assert [k["held_ms"] for k in m["markers"]] == [730, 2950]
+    assert m["stop"]["reason"] == "hold"
+    # The loop stops at its first tick once the press has been held hold_ms.
+    assert 3000 <= m["stop"]["ms"] - m["stop"]["press_ms"] <= 3000 + 250

@@ -130,6 +130,50 @@ def test_line_rate_host_to_board(vb):
     assert vb.uart_stats()["rx_dropped"] == 0  # the board kept up: nothing lost
 
 
+def test_bytes_beyond_the_boards_stdin_buffer_are_dropped(vb):
+    running(vb)
+    p = repl(vb.port_url)
+    try:
+        before = vb.uart_stats()["rx_dropped"]
+        p.write(b"import time; time.sleep(2)\r")  # not reading stdin for 2 s
+        time.sleep(0.3)
+        p.write(b"#" * 1000)
+        time.sleep(0.5)
+        assert vb.uart_stats()["rx_dropped"] - before == 1000 - 260  # ESP32: 260-byte ring buffer
+    finally:
+        p.close()
+
+
+def test_ctrl_c_is_data_when_the_firmware_turned_kbd_intr_off(vb):
+    running(vb)
+    p = repl(vb.port_url)
+    try:
+        p.write(b"import micropython, sys; micropython.kbd_intr(-1); print('RE' + 'ADY'); "
+                b"b = sys.stdin.buffer.read(3); micropython.kbd_intr(3); print(list(b))\r")
+        read_until(p, b"READY")
+        p.write(b"\x03ab")
+        assert b"[3, 97, 98]" in read_until(p, b"[3, 97, 98]")
+        assert vb.state == "running"
+    finally:
+        p.close()
+
+
+def test_the_firmware_sets_the_line_speed_through_termios(vb):
+    running(vb)
+    p = repl(vb.port_url)
+    try:
+        p.write(b"import dockio; dockio.set_baud(460800); print('SW' + 'ITCHED')\r")
+        time.sleep(0.5)
+        assert b"SWITCHED" not in p.read(4096)  # still listening at 115200: junk
+        assert vb.uart_stats()["board_baud"] == 460800
+        p.baudrate = 460800
+        p.write(b"print('HELLO' + 'AGAIN')\r")
+        read_until(p, b"HELLOAGAIN")
+    finally:
+        p.close()
+        vb.reset()  # back to the boot rate
+
+
 def test_second_client_is_refused_while_one_is_connected(vb):
     first = serial.serial_for_url(vb.port_url, baudrate=115200, timeout=0.1)
     try:
