@@ -89,8 +89,30 @@ def test_soft_reset_reruns_main_like_an_esp32(vb):
         p.close()
 
 
+def test_rtc_survives_soft_and_cpu_resets_not_en_reset(vb):
+    running(vb)
+    p = repl(vb.port_url)
+    try:
+        # What the dock does when the host sets the clock (2026-01-01T00:00:00Z).
+        p.write(b"import vboard; vboard.LINK.rtc_set(1767225600000)\r")
+        read_until(p, b">>> ")
+        p.write(b"\x04")  # soft reset: main.py boots with the RTC's time
+        assert b'"clock": "2026-01-01T00:00:' in read_until(p, b"BODYCAM-BOOT", timeout=20) + \
+            read_until(p, b"\n")
+        p.write(b"\r\x03")
+        read_until(p, b">>> ")
+        p.write(b"import vboard; vboard.LINK.send({'op': 'reset'})\r")  # machine.reset(): a CPU reset
+        out = read_until(p, b"BODYCAM-BOOT", timeout=20) + read_until(p, b"\n")
+        assert b"rst:0xc (SW_CPU_RESET)" in out and b'"clock": "2026-01-01T00:00:' in out
+        vb.reset()  # EN: a power-on reset, the RTC starts over
+        out = read_until(p, b"BODYCAM-BOOT", timeout=20) + read_until(p, b"\n")
+        assert b"rst:0x1 (POWERON_RESET)" in out and b'"clock": null' in out
+    finally:
+        p.close()
+
+
 def test_line_rate_board_to_host(vb):
-    n = 20000
+    n = 11520
     p = repl(vb.port_url)
     try:
         p.write(b"import sys; sys.stdout.write(chr(90) * %d)\r" % n)  # n times Z; the echo has none
