@@ -130,7 +130,7 @@ def test_line_rate_board_to_host(vb):
     assert got == n
     bound = (n - first) * BITS_PER_BYTE / 115200.0
     assert elapsed >= bound * (1 - TOL)
-    assert elapsed < bound * 2  # and it does run near the line rate
+    assert elapsed < bound * 3  # and it does run near the line rate
 
 
 def test_line_rate_host_to_board(vb):
@@ -157,8 +157,8 @@ def test_bytes_beyond_the_boards_stdin_buffer_are_dropped(vb):
     p = repl(vb.port_url)
     try:
         before = vb.uart_stats()["rx_dropped"]
-        p.write(b"import time; time.sleep(2)\r")  # not reading stdin for 2 s
-        time.sleep(0.3)
+        p.write(b"import time; print('RE' + 'ADY'); time.sleep(2)\r")  # not reading stdin for 2 s
+        read_until(p, b"READY")
         p.write(b"#" * 1000)
         time.sleep(0.5)
         assert vb.uart_stats()["rx_dropped"] - before == 1000 - 260  # ESP32: 260-byte ring buffer

@@ -16,6 +16,7 @@ the flash filesystem, boot.py, main.py). The rest is simulated here:
 
 Chip reset and power cut kill the process (SIGKILL: no flush, no unmount);
 storage keeps what had been written, RAM (the pre-roll) is gone."""
+import itertools
 import os
 import shutil
 import signal
@@ -96,15 +97,17 @@ class VirtualBoard:
         self.button_down = False
         self.leds = {name: False for name in self.profile["leds"]}
         self._rtc = None  # (unix ms, board us) when the firmware set the RTC
-        self._pin_id = 0
+        self._pin_ids = itertools.count(1)
         self._pin_waits = {}
+        self._mode = "run"  # how the next process starts: "run" (main.py) or "raw" (raw REPL)
         self.boots = 0
         self.loader = None
         self.last_validation = None
         try:
             self.store.ensure(settings)
             self.clock = BoardClock(speed)
-            self._sock_dir = tempfile.mkdtemp(prefix="bcvb-")  # short: AF_UNIX paths are limited
+            # A short path: AF_UNIX socket paths are limited to ~100 bytes.
+            self._sock_dir = tempfile.mkdtemp(prefix="bcvb-", dir="/tmp" if os.path.isdir("/tmp") else None)
             self._run_dir = os.path.join(self._sock_dir, "cwd")
             os.mkdir(self._run_dir)
             # The firmware as the chip's ROM: relative paths keep the host's
@@ -342,7 +345,7 @@ class VirtualBoard:
         released = 1 - self._pressed_level
         return {
             "op": "hello", "board_us": self.clock.us(), "speed_milli": self.clock.speed_milli,
-            "mode": getattr(self, "_mode", "run"),
+            "mode": self._mode,
             "pins": {str(gpio): self._pressed_level if self.button_down else released},
             "rtc_ms": self._rtc_now(),
             "flash": self.store.flash_path, "vfs_offset": VFS_OFFSET,
@@ -386,16 +389,18 @@ class VirtualBoard:
 
     # --- the button --------------------------------------------------------------------
     def _pins(self, edges, wait_ms=None):
-        self._pin_id += 1
-        mid = self._pin_id
+        """Send button edges ([board ms from now, level], ...); with wait_ms,
+        return once the firmware has delivered the last one."""
+        mid = next(self._pin_ids)
         ev = threading.Event()
         self._pin_waits[mid] = ev
         sent = self.control.send({"op": "pin", "pin": self.profile["button"]["pin"], "edges": edges, "id": mid})
-        if wait_ms is None:
-            return
-        wall = self.clock.wall_seconds(wait_ms)
-        if not (sent and ev.wait(wall + 2.0)):
-            time.sleep(wall)  # no firmware listening: just let the time pass
+        if wait_ms is not None:
+            wall = self.clock.wall_seconds(wait_ms)
+            if sent:
+                ev.wait(wall + 2.0)  # a busy or stopped firmware may never answer
+            else:
+                time.sleep(wall)  # no firmware listening: just let the time pass
         self._pin_waits.pop(mid, None)
 
     def press(self, ms=None):

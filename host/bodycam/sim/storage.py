@@ -130,7 +130,11 @@ class StateDir:
         self.sd_path = os.path.join(self.path, "sd.img")
         self.flash = Image(self.flash_path, "lfs", VFS_OFFSET, self.flash_bytes - VFS_OFFSET)
         self.sd = Image(self.sd_path, "fat")
-        self.state = self._load_state()
+        try:
+            self.state = self._load_state()
+        except BaseException:
+            self.close()
+            raise
 
     # --- state.json ---------------------------------------------------------
     def _state_file(self):
@@ -145,7 +149,6 @@ class StateDir:
         except ValueError as e:
             raise SimError("%s is damaged (%s); delete the state dir to start afresh" % (self._state_file(), e))
         if st.get("board") != self.board["id"]:
-            self.close()
             raise SimError("state dir %s holds a virtual %s, not a %s; use --board %s or another --state"
                            % (self.path, st.get("board"), self.board["id"], st.get("board")))
         return st

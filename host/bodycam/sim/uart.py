@@ -115,7 +115,6 @@ class BoardUart:
         """The pty as a UART at `baud`: raw 8N1, no signals from the kernel
         (this module decides what a 0x03 does), ISIG marking "Python code
         runs" (the unix port clears it while its REPL reads a line)."""
-        a = termios.tcgetattr(self.slave)
         tty.setraw(self.slave)
         a = termios.tcgetattr(self.slave)
         a[3] |= termios.ISIG | termios.NOFLSH
