@@ -102,9 +102,15 @@ class App:
     def run(self):
         hal = self.hal
         due = hal.ticks_ms()
+        # Services that can use the wait for the next frame: the dock keeps
+        # the UART busy then instead of letting it idle. idle(due) returns
+        # by `due`.
+        idlers = [s.idle for s in self.services if hasattr(s, "idle")]
         while True:
             self.step()
             due += self.interval_ms
+            for use in idlers:
+                use(due)
             wait = _ticks_diff(due, hal.ticks_ms())
             if wait > 0:
                 hal.sleep_ms(wait)

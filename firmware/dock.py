@@ -33,6 +33,8 @@ MAX_WINDOW = 131072
 MIN_CHUNK = 64
 RX_PER_POLL = 512  # command bytes handled per tick at most
 JOB_STEPS = 16  # file blocks hashed per tick at most
+IDLE_ROUNDS = 400  # bound on the idle loop's rounds
+IDLE_MARGIN_MS = 2  # idle() hands back this long before the next frame is due
 STALL_MS = 15000  # a read with no ack for this long is abandoned
 FALLBACK_MS = 2500  # new baud must see a valid command within this, else revert
 CACHE_MS = 5000  # a repeated command id+checksum within this gets the cached reply
@@ -89,10 +91,37 @@ class Dock:
             t = self.ms()
             self._baud_timers(t)
             if self.job is not None:
-                self._run_job(now)
+                self._run_job(now + self.app.interval_ms // 2)
             if self.f is not None:
-                self._stream(now, t)
+                self._stream(now + self.app.interval_ms - self.app.interval_ms // 8, t)
         except Exception as e:  # the dock must never stop the capture loop
+            self._crash(e)
+
+    def idle(self, due):
+        """The loop's wait for its next frame (App.run calls this instead of
+        sleeping through it): keep streaming and answer acks as they come,
+        so the UART is busy while the loop would sleep. Returns by `due`."""
+        if self.f is None and self.job is None:
+            return
+        hal = self.hal
+        try:
+            for _ in range(IDLE_ROUNDS):  # bounded, whatever the clock does
+                limit = due - IDLE_MARGIN_MS
+                left = _ticks_diff(limit, hal.ticks_ms())
+                if left <= 0:
+                    return
+                self._rx()
+                t = self.ms()
+                if self.job is not None:
+                    self._run_job(limit)
+                if self.f is not None:
+                    if self._stream(limit, t):
+                        continue
+                elif self.job is None:
+                    return
+                # window full: wait for an ack (a UART wakes us at once)
+                self.link.wait(left if left < 20 else 20)
+        except Exception as e:
             self._crash(e)
 
     def _crash(self, e):
@@ -223,8 +252,7 @@ class Dock:
             self.job = r
             self.job_key = (cid, crc)
 
-    def _run_job(self, now):
-        limit = now + self.app.interval_ms // 2
+    def _run_job(self, limit):
         for i in range(JOB_STEPS):
             try:
                 r = next(self.job)
@@ -282,6 +310,7 @@ class Dock:
                           "ticks_ms": self.hal.ticks_ms()},
                 "baud": self.link.baud, "boot_baud": self.boot_baud, "tick_ms": self.app.interval_ms,
                 "max_chunk": W.MAX_PAYLOAD, "max_window": MAX_WINDOW, "clips_dir": self.dir,
+                "frames_captured": self.app.ring.next_seq, "capture_errors": self.app.capture_errors,
                 "dock": self.stats, "last_error": self.last_error}
 
     # P: ping (also confirms a new baud)
@@ -418,25 +447,30 @@ class Dock:
             self.link.set_baud(self.boot_baud)
 
     # --- streaming ----------------------------------------------------------
-    def _stream(self, now, t):
+    def _stream(self, limit, t):
+        """Send frames while the window allows, until ticks `limit` (always
+        at least one). Returns how many frames went out."""
         if _ticks_diff(t, self.last_ack) >= STALL_MS:
             self._end_stream()  # host gone
-            return
-        limit = now + self.app.interval_ms - self.app.interval_ms // 8
+            return 0
         hal = self.hal
         first = True
+        n = 0
         while self.sent < self.size and self.sent - self.acked < self.window:
             # A UART write that blocks (ESP32: until the bytes are in the
             # FIFO) takes real time: stop before the tick's time is up if
             # the next frame would overrun it, but always make progress.
             t0 = hal.ticks_ms()
             if not first and _ticks_diff(limit, t0) < self.write_ms:
-                return
+                return n
             first = False
             self._send_data()
+            n += 1
             self.write_ms = _ticks_diff(hal.ticks_ms(), t0)
         if self.sent >= self.size and not self.end_sent:
             self._send_end()
+            n += 1
+        return n
 
     def _send_data(self):
         f = self.f

@@ -32,6 +32,13 @@ class StdioLink:
                 return True
         return False
 
+    def wait(self, ms):
+        """Until a byte arrives or ms pass."""
+        if self.eof:
+            return
+        for _ in self.p.ipoll(ms):
+            return
+
     def readinto(self, b1):
         n = self.inp.readinto(b1, 1)
         if not n:

@@ -42,6 +42,9 @@ class MemLink:
     def drain(self):
         pass
 
+    def wait(self, ms):
+        pass
+
     def set_baud(self, b):
         self.bauds.append(b)
         self.baud = b

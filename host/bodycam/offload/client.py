@@ -38,7 +38,7 @@ def open_port(url, baud=BOOT_BAUD):
     the board in reset or download mode."""
     import serial
     try:
-        s = serial.serial_for_url(url, baudrate=baud, timeout=0.02, write_timeout=10, do_not_open=True)
+        s = serial.serial_for_url(url, baudrate=baud, timeout=0.02, do_not_open=True)
         s.dtr = False
         s.rts = False
         s.open()
@@ -55,7 +55,7 @@ class DockClient:
         self.reader = FrameReader(self._read)
         self.cid = random.randrange(1, 256)
         self.info_cache = None
-        self.stats = {"resends": 0, "timeouts": 0, "restarts": 0, "bad_frames": 0}
+        self.stats = {"retries": 0, "resends": 0, "timeouts": 0, "restarts": 0}
 
     # --- bytes -------------------------------------------------------------
     def _read(self, n):
@@ -112,7 +112,7 @@ class DockClient:
             if time.monotonic() >= end:
                 self.stats["timeouts"] += 1
                 raise LinkLost(self._silence_message(verb, total))
-            self.stats["resends"] += 1
+            self.stats["retries"] += 1
 
     def _decode(self, f):
         try:

@@ -1,0 +1,174 @@
+"""Serial offload speed on the virtual board's paced UART: the dock
+(`bodycam pull`'s protocol) against mpremote's file copy, same link, same
+clip, same run, at 115200 and 921600 baud. Prints JSON.
+
+    python bench/offload.py [--clip-mb 2] [--bauds 115200,921600] [--mpremote-seconds 30]
+
+1. A virtual board (bodycam.sim, board time sped up) records a clip until
+   it is at least --clip-mb MB.
+2. The board restarts at speed 1 (the capture loop and the dock's tick at
+   their real rates; the UART is always real time) and the dock streams
+   the clip at each baud: payload bytes/s, and that over the line rate
+   (baud/10 bytes/s for 8N1). The board's capture rate while streaming
+   comes from its own frame counter.
+3. mpremote reads the same file the way `mpremote cp` does
+   (SerialTransport.fs_readfile: raw REPL, 256-byte chunks as Python
+   reprs), after interrupting the firmware, at the same bauds (mpremote
+   cannot change the speed, so the board's UART boots at that baud).
+   Its rate is constant per chunk, so by default it is timed over its first
+   --mpremote-seconds (the whole clip would take ~10 min at 115200);
+   --mpremote-seconds 0 copies the whole clip.
+"""
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "host"))
+
+from bodycam.offload.client import DockClient, open_port  # noqa: E402
+from bodycam.sim import VirtualBoard  # noqa: E402
+
+
+def log(msg):
+    print("bench/offload: " + msg, file=sys.stderr, flush=True)
+
+
+def record_clip(state, mb, speed):
+    """Record on a fast virtual board until the clip has >= mb MB."""
+    with VirtualBoard(state_dir=state, speed=speed) as vb:
+        vb.wait_recording_ready(timeout=60)
+        vb.tap()
+        t0 = time.monotonic()
+        while True:
+            vb.sleep_board(2000)
+            sizes = {n: s for n, s, d in vb.sd_listdir("clips") if n.endswith(".AVI")}
+            if sizes and max(sizes.values()) >= mb * 1e6:
+                break
+            if time.monotonic() - t0 > 600:
+                raise SystemExit("the virtual board did not record %g MB in 10 min" % mb)
+        vb.hold(3500)
+        name = vb.wait_for_clip((), timeout=300)
+        return name + ".AVI"
+
+
+def dock_pull(url, name, baud):
+    port = open_port(url)
+    try:
+        c = DockClient(port, log=log)
+        c.connect()
+        if baud != c.baud and not c.set_baud(baud):
+            raise SystemExit("the dock did not switch to %d baud" % baud)
+        info0 = c.info()
+        entry = next(e for e in c.list() if e["name"] == name)
+        h = hashlib.sha256()
+        got = [0]
+
+        def sink(b):
+            h.update(b)
+            got[0] += len(b)
+
+        t0 = time.monotonic()
+        c.read_file(name, entry["size"], 0, sink)
+        dt = time.monotonic() - t0
+        info1 = c.info()
+        c.set_baud(info0["boot_baud"])
+    finally:
+        port.close()
+    if h.hexdigest() != entry["sha256"] or got[0] != entry["size"]:
+        raise SystemExit("dock pull at %d baud was not bit-exact" % baud)
+    board_s = (info1["clock"]["ticks_ms"] - info0["clock"]["ticks_ms"]) / 1000.0
+    fps = (info1["frames_captured"] - info0["frames_captured"]) / board_s if board_s > 0 else None
+    rate = got[0] / dt
+    return {"bytes": got[0], "seconds": round(dt, 3), "bytes_per_s": round(rate),
+            "line_ratio": round(rate / (baud / 10.0), 4), "sha256_ok": True,
+            "resends": c.stats["resends"], "board_fps_while_streaming": round(fps, 2) if fps else None,
+            "board_fps_setting": info0["tick_ms"] and round(1000.0 / info0["tick_ms"], 2)}
+
+
+class _Enough(Exception):
+    pass
+
+
+def mpremote_read(url, path, baud, max_seconds, want_prefix):
+    """Read the file like `mpremote cp :path .` does. Returns its rate."""
+    from mpremote.transport_serial import SerialTransport
+
+    t = SerialTransport(url, baudrate=baud)
+    try:
+        t.enter_raw_repl(soft_reset=False)  # Ctrl-C stops the firmware, as mpremote does
+        size = t.fs_stat(path).st_size
+        state = {"n": 0, "t1": None}
+        t0 = time.monotonic()
+
+        def progress(n, total):
+            state["n"] = n
+            state["t1"] = time.monotonic()
+            if max_seconds and state["t1"] - t0 >= max_seconds:
+                raise _Enough()
+
+        data = None
+        try:
+            data = t.fs_readfile(path, progress_callback=progress)
+        except _Enough:
+            pass
+        n = state["n"]
+        dt = (state["t1"] or time.monotonic()) - t0
+        if data is not None and bytes(data) != want_prefix[:len(data)]:
+            raise SystemExit("mpremote's copy differs from the clip")
+        rate = n / dt
+        return {"bytes": n, "seconds": round(dt, 3), "bytes_per_s": round(rate),
+                "line_ratio": round(rate / (baud / 10.0), 4), "whole_file": n == size}
+    finally:
+        try:
+            t.close()
+        except Exception:
+            pass
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--clip-mb", type=float, default=2.0, help="clip size to pull (default: %(default)s MB)")
+    ap.add_argument("--bauds", default="115200,921600", help="comma-separated (default: %(default)s)")
+    ap.add_argument("--mpremote-seconds", type=float, default=30,
+                    help="time mpremote's copy over this long (0: the whole clip; default: %(default)s)")
+    ap.add_argument("--record-speed", type=float, default=20, help="board speed while recording the clip")
+    args = ap.parse_args(argv)
+    bauds = [int(b) for b in args.bauds.split(",")]
+    state = tempfile.mkdtemp(prefix="bodycam-bench-offload-")
+    try:
+        log("recording a %.1f MB clip on a virtual board (speed %g)..." % (args.clip_mb, args.record_speed))
+        name = record_clip(state, args.clip_mb, args.record_speed)
+        runs = []
+        # The dock: the board boots at 115200 and `pull` steps the link up.
+        with VirtualBoard(state_dir=state, speed=1) as vb:
+            vb.wait_recording_ready(timeout=60)
+            clip = vb.read_sd_file("clips/" + name)
+            for baud in bauds:
+                log("dock: pulling %s (%d bytes) at %d baud..." % (name, len(clip), baud))
+                runs.append({"baud": baud, "line_bytes_per_s": baud // 10, "dock": dock_pull(vb.port_url, name, baud)})
+        # mpremote cannot change the speed: a board whose UART boots at that baud.
+        for run in runs:
+            with VirtualBoard(state_dir=state, speed=1, baud=run["baud"]) as vb:
+                vb.wait_recording_ready(timeout=60)
+                log("mpremote: reading the same clip at %d baud..." % run["baud"])
+                run["mpremote"] = mpremote_read(vb.port_url, "/sd/clips/" + name, run["baud"],
+                                                args.mpremote_seconds, clip)
+            run["dock_vs_mpremote"] = round(run["dock"]["bytes_per_s"] / run["mpremote"]["bytes_per_s"], 2)
+        out = {"bench": "offload", "link": "virtual board UART (paced, RFC 2217)", "clip": name,
+               "clip_bytes": len(clip), "runs": runs,
+               "target_line_ratio": 0.90,
+               "meets_target": all(r["dock"]["line_ratio"] >= 0.90 for r in runs)}
+        print(json.dumps(out, indent=2))
+        return 0 if out["meets_target"] else 1
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
