@@ -11,7 +11,10 @@ clip, same run, at 115200 and 921600 baud. Prints JSON.
    the clip at each baud: payload bytes/s, and that over the line rate
    (baud/10 bytes/s for 8N1). The board's capture rate while streaming
    comes from its own frame counter.
-3. mpremote reads the same file the way `mpremote cp` does
+3. The link's own ceiling: the board writes a block of bytes to its UART
+   in one call and we time them (a simulated UART may carry less than the
+   nominal baud/10).
+4. mpremote reads the same file the way `mpremote cp` does
    (SerialTransport.fs_readfile: raw REPL, 256-byte chunks as Python
    reprs), after interrupting the firmware, at the same bauds (mpremote
    cannot change the speed, so the board's UART boots at that baud).
@@ -122,13 +125,32 @@ def mpremote_read(url, path, baud, max_seconds, want_prefix):
         if data is not None and bytes(data) != want_prefix[:len(data)]:
             raise SystemExit("mpremote's copy differs from the clip")
         rate = n / dt
-        return {"bytes": n, "seconds": round(dt, 3), "bytes_per_s": round(rate),
-                "line_ratio": round(rate / (baud / 10.0), 4), "whole_file": n == size}
+        out = {"bytes": n, "seconds": round(dt, 3), "bytes_per_s": round(rate),
+               "line_ratio": round(rate / (baud / 10.0), 4), "whole_file": n == size}
+        return out, raw_line(t, baud)
     finally:
         try:
             t.close()
         except Exception:
             pass
+
+
+def raw_line(t, baud, seconds=4):
+    """What the link itself carries: the board writes a block of bytes to
+    its UART in one call (from the REPL) and we time their arrival. The
+    ceiling for any protocol on this link."""
+    n = int(baud / 10 * seconds)
+    t.exec_raw_no_follow("import sys\nsys.stdout.buffer.write(bytes(%d).replace(bytes(1), b'Z'))" % n)
+    got, first, t0 = 0, 0, None
+    end = time.monotonic() + seconds * 3 + 10
+    while got < n and time.monotonic() < end:
+        chunk = t.serial.read(max(1, t.serial.in_waiting))
+        k = chunk.count(b"Z")
+        if k and t0 is None:
+            t0, first = time.monotonic(), k  # time what arrives after the first read
+        got += k
+    dt = time.monotonic() - t0
+    return round((got - first) / dt / (baud / 10.0), 4)
 
 
 def main(argv=None):
@@ -157,9 +179,11 @@ def main(argv=None):
             with VirtualBoard(state_dir=state, speed=1, baud=run["baud"]) as vb:
                 vb.wait_recording_ready(timeout=60)
                 log("mpremote: reading the same clip at %d baud..." % run["baud"])
-                run["mpremote"] = mpremote_read(vb.port_url, "/sd/clips/" + name, run["baud"],
-                                                args.mpremote_seconds, clip)
+                run["mpremote"], ceiling = mpremote_read(vb.port_url, "/sd/clips/" + name, run["baud"],
+                                                         args.mpremote_seconds, clip)
             run["dock_vs_mpremote"] = round(run["dock"]["bytes_per_s"] / run["mpremote"]["bytes_per_s"], 2)
+            run["link_ceiling_ratio"] = ceiling
+            run["dock_vs_link_ceiling"] = round(run["dock"]["line_ratio"] / ceiling, 4)
         out = {"bench": "offload", "link": "virtual board UART (paced, RFC 2217)", "clip": name,
                "clip_bytes": len(clip), "runs": runs,
                "target_line_ratio": 0.90,

@@ -81,21 +81,29 @@ class Dock:
         self.probation = None  # (old, until_ms)
         t = self.ms()
         self.last_cmd = t
-        self.stats = {"frames": 0, "bytes": 0, "resends": 0, "bad_commands": 0, "errors": 0}
+        self.stats = {"frames": 0, "bytes": 0, "resends": 0, "bad_commands": 0, "errors": 0,
+                      "poll_ms_max": 0, "idle_over_ms_max": 0}
         self.last_error = None
 
     # --- the service ------------------------------------------------------
     def poll(self, now):
         try:
-            self._rx()
-            t = self.ms()
-            self._baud_timers(t)
-            if self.job is not None:
-                self._run_job(now + self.app.interval_ms // 2)
-            if self.f is not None:
-                self._stream(now + self.app.interval_ms - self.app.interval_ms // 8, t)
+            t0 = self.hal.ticks_ms()
+            self._poll(now)
+            d = _ticks_diff(self.hal.ticks_ms(), t0)
+            if d > self.stats["poll_ms_max"]:
+                self.stats["poll_ms_max"] = d
         except Exception as e:  # the dock must never stop the capture loop
             self._crash(e)
+
+    def _poll(self, now):
+        self._rx()
+        t = self.ms()
+        self._baud_timers(t)
+        if self.job is not None:
+            self._run_job(now + self.app.interval_ms // 2)
+        if self.f is not None:
+            self._stream(now + self.app.interval_ms - self.app.interval_ms // 8, t)
 
     def idle(self, due):
         """The loop's wait for its next frame (App.run calls this instead of
@@ -109,18 +117,23 @@ class Dock:
                 limit = due - IDLE_MARGIN_MS
                 left = _ticks_diff(limit, hal.ticks_ms())
                 if left <= 0:
+                    if -left > self.stats["idle_over_ms_max"]:
+                        self.stats["idle_over_ms_max"] = -left
                     return
                 self._rx()
                 t = self.ms()
                 if self.job is not None:
                     self._run_job(limit)
+                out = False
                 if self.f is not None:
                     if self._stream(limit, t):
                         continue
+                    # nothing sent: the window is full (wait for an ack) or
+                    # the line's buffer is (wait for room too)
+                    out = self.f is not None and self.sent < self.size and self.sent - self.acked < self.window
                 elif self.job is None:
                     return
-                # window full: wait for an ack (a UART wakes us at once)
-                self.link.wait(left if left < 20 else 20)
+                self.link.wait(left if left < 20 else 20, out)
         except Exception as e:
             self._crash(e)
 
@@ -454,9 +467,12 @@ class Dock:
             self._end_stream()  # host gone
             return 0
         hal = self.hal
+        link = self.link
         first = True
         n = 0
         while self.sent < self.size and self.sent - self.acked < self.window:
+            if not link.writable():
+                return n  # never block on a full buffer (pty); idle() waits for room
             # A UART write that blocks (ESP32: until the bytes are in the
             # FIFO) takes real time: stop before the tick's time is up if
             # the next frame would overrun it, but always make progress.
@@ -467,7 +483,7 @@ class Dock:
             self._send_data()
             n += 1
             self.write_ms = _ticks_diff(hal.ticks_ms(), t0)
-        if self.sent >= self.size and not self.end_sent:
+        if self.sent >= self.size and not self.end_sent and link.writable():
             self._send_end()
             n += 1
         return n

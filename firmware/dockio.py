@@ -21,6 +21,14 @@ class StdioLink:
         self.out = sys.stdout.buffer
         self.p = select.poll()
         self.p.register(sys.stdin, select.POLLIN)
+        # stdout: on a pty (unix port) POLLOUT means there is room for a few
+        # KB, so a frame will not block for long; an ESP32's UART always
+        # says writable and its write blocks until the bytes are in the FIFO.
+        self.po = select.poll()
+        self.po.register(sys.stdout, select.POLLOUT)
+        self.pio = select.poll()
+        self.pio.register(sys.stdin, select.POLLIN)
+        self.pio.register(sys.stdout, select.POLLOUT)
         self.eof = False
         self.baud = current_baud()
 
@@ -32,11 +40,17 @@ class StdioLink:
                 return True
         return False
 
-    def wait(self, ms):
-        """Until a byte arrives or ms pass."""
-        if self.eof:
+    def writable(self):
+        for _, ev in self.po.ipoll(0):
+            if ev & select.POLLOUT:
+                return True
+        return False
+
+    def wait(self, ms, out=False):
+        """Until a byte arrives (or, with out, stdout has room) or ms pass."""
+        if self.eof and not out:
             return
-        for _ in self.p.ipoll(ms):
+        for _ in (self.pio if out else self.p).ipoll(ms):
             return
 
     def readinto(self, b1):

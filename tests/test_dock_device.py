@@ -318,3 +318,38 @@ out = res
 """)
     assert out["open"] and out["sent"] == 8192
     assert out["stalled_closed"] and out["reopened"] and out["ping"] and out["ended_by_ping"]
+
+
+def test_idle_streams_through_the_loops_wait_and_returns_when_the_frame_is_due(dock):
+    out = dock(RECORD_TWO + """
+import dockwire as W
+e = h.call("L")["files"][2]
+cid = 42
+
+class AckingLink(dockkit.MemLink):
+    # the host acks whatever arrived each time the dock waits; after 30
+    # waits the loop's next frame is due
+    waits = 0
+    def wait(self, ms, out=False):
+        self.waits += 1
+        self.feed(W.command(cid, "K", d.sent))
+        if self.waits == 30:
+            k.hal.ticks.t += 1000
+
+link = AckingLink()
+d.link = link
+link.keep = False
+res = {"idle_without_work": (d.idle(k.now() + 100), link.waits)[1]}
+link.feed(W.command(cid, "R", e["name"], 0, 1024, 4096, e["size"]))
+d.poll(k.now())
+sent0 = d.sent
+d.idle(k.now() + 100)
+res.update({"sent0": sent0, "sent": d.sent, "acked": d.acked, "waits": link.waits, "size": e["size"],
+            "errors": d.stats["errors"]})
+out = res
+""")
+    assert out["idle_without_work"] == 0
+    assert out["errors"] == 0 and out["sent0"] == 4096
+    assert out["waits"] == 30  # returned once the next frame was due
+    # a window per ack: 29 more went out during the loop's wait, no tick needed
+    assert out["sent"] == min(out["size"], 30 * 4096) and out["acked"] >= out["sent"] - 4096

@@ -42,8 +42,11 @@ class MemLink:
     def drain(self):
         pass
 
-    def wait(self, ms):
+    def wait(self, ms, out=False):
         pass
+
+    def writable(self):
+        return True
 
     def set_baud(self, b):
         self.bauds.append(b)

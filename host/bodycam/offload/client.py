@@ -224,17 +224,21 @@ class DockClient:
 
     # --- reading files --------------------------------------------------------
     def stream_params(self):
-        """(chunk, window) for this speed: frames short enough that a board
-        whose UART write blocks is not held up for long, and a window that
-        covers a few of the dock's ticks of line time."""
+        """(chunk, window) for this speed. Frames short enough that a board
+        whose UART write blocks is not held up long. The window covers the
+        round trip of an ack (the dock reads acks while the loop waits for
+        its next frame, so ~tens of ms) with room to spare, and no more: the
+        bytes in flight sit in the board's output buffer (a pty on the
+        virtual board, ~12 KB), and a write into a full one blocks the
+        capture loop."""
         baud = self.port.baudrate
         info = self.info_cache or {}
-        tick = info.get("tick_ms", 200) / 1000.0
         chunk = 4096 if baud >= 460800 else 1024
         chunk = min(chunk, info.get("max_chunk", W.MAX_PAYLOAD))
-        window = int(baud / 10 * max(0.5, 3 * tick))
+        window = int(baud / 10 * 0.15)
         window = max(8 * 1024, min(window, info.get("max_window", 131072)))
-        return chunk, window - window % chunk
+        window -= window % chunk
+        return chunk, max(window, 2 * chunk)
 
     def read_file(self, name, size, offset, sink, progress=None, chunk=None, window=None):
         """Stream bytes [offset, size) of a device file into sink(bytes), in
@@ -247,7 +251,7 @@ class DockClient:
         while True:
             cid = self._next_id()
             self._write(W.command(cid, "R", name, offset, chunk, window, size))
-            got = self._receive(cid, name, offset, size, sink, progress, window)
+            got = self._receive(cid, name, offset, size, sink, progress, chunk, window)
             if got == size:
                 return
             offset = got  # the dock lost our read: ask again from here
@@ -256,7 +260,7 @@ class DockClient:
             if restarts > 5:
                 raise LinkLost("the dock keeps losing the read of %s" % name)
 
-    def _receive(self, cid, name, expect, size, sink, progress, window):
+    def _receive(self, cid, name, expect, size, sink, progress, chunk, window):
         rate = self.port.baudrate / 10.0
         tick = (self.info_cache or {}).get("tick_ms", 200) / 1000.0
         # No progress for this long: something was lost, ask again.
@@ -314,7 +318,7 @@ class DockClient:
                 tries = 0
                 if progress is not None:
                     progress(len(f.payload))
-                if expect - acked >= window // 4 or t - ack_t >= 0.05:
+                if expect - acked >= chunk or t - ack_t >= 0.05:
                     self._write(W.command(cid, W.ACK, expect))
                     acked = expect
                     ack_t = t

@@ -86,6 +86,10 @@ class Pipe(threading.Thread):
             self.q.append(bytes(data))
             self.cv.notify()
 
+    def queued(self):
+        with self.cv:
+            return sum(len(b) for b in self.q)
+
     def flush(self):
         with self.cv:
             self.q.clear()
@@ -233,11 +237,15 @@ class RigPort:
 class DockRig:
     def __init__(self, state_dir, clips=(), baud=BOOT_BAUD, paced=True, board="ai-thinker-esp32-cam",
                  settings=None, seed=1, heapsize=4 * 1024 * 1024, repl=False, frame_busy=150,
-                 line_max_baud=None, frame_size=(640, 480)):
+                 line_max_baud=None, frame_size=(640, 480), eager=True):
         self.dir = os.path.abspath(state_dir)
         self.boot_baud = baud
         self.paced = paced
         self.line_max_baud = line_max_baud  # faster than this, the cable/adapter garbles everything
+        # eager: take the board's output from its pty as it comes (a deep
+        # FIFO); else only as the line drains it (writes then block, as on
+        # an ESP32 whose UART FIFO holds 128 bytes).
+        self.eager = eager
         self.repl = repl
         self.heapsize = heapsize
         self.faults = _Faults()
@@ -442,9 +450,15 @@ class DockRig:
     def _read_device(self):
         while not self._stop:
             try:
+                n = 65536
+                if not self.eager:
+                    n = max(1, int(self.device_baud() / 10 * 0.005))  # 5 ms of line
+                    if self.down.queued() >= n:
+                        time.sleep(0.001)
+                        continue
                 r, _, _ = select.select([self.master], [], [], 0.1)
                 if r:
-                    data = os.read(self.master, 65536)
+                    data = os.read(self.master, n)
                     if data:
                         self.down.put(data)
             except OSError:
