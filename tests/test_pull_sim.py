@@ -1,0 +1,62 @@
+"""`bodycam pull` against the virtual board (bodycam.sim: the whole firmware
+on the unix port behind an RFC 2217 port with a paced UART): clips come
+over serial bit-exact while the board keeps recording, the clip being
+recorded stays on the board, the audit log comes last, the baud steps up
+and back, and mpremote can still interrupt the firmware afterwards."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from bodycam.offload import pull_all
+from bodycam.sim import VirtualBoard
+
+
+@pytest.fixture
+def vb(tmp_path):
+    # speed 2: the clip recorded during the first pull stays small
+    with VirtualBoard(state_dir=str(tmp_path / "board"), speed=2, settings={"preroll_s": 2, "framesize": "QVGA"}) as b:
+        b.wait_recording_ready(timeout=60)
+        yield b
+
+
+def record(vb, ms):
+    known = vb.list_clips()
+    vb.tap()
+    vb.sleep_board(ms)
+    vb.hold(3500)
+    return vb.wait_for_clip(known, timeout=120)
+
+
+def test_pull_while_recording_then_the_rest_and_mpremote_still_works(vb, tmp_path):
+    first = record(vb, 2000)
+    vb.tap()  # a second clip is being recorded while we pull
+    vb.sleep_board(1000)
+    want = {ext: vb.read_sd_file("clips/" + first + ext) for ext in (".AVI", ".JSON")}
+    out = str(tmp_path / "out")
+    s = pull_all(vb.port_url, out, delete=True, baud=921600, progress=False, say=lambda m: None)
+    assert s["errors"] == [] and s["baud"] == 921600
+    assert sorted(s["pulled"]) == sorted([first + ".AVI", first + ".JSON", "AUDIT.LOG"])
+    assert s["pulled"][-1] == "AUDIT.LOG"
+    assert s["busy"] == ["BC000002.AVI"]
+    for ext in (".AVI", ".JSON"):
+        with open(os.path.join(out, first + ext), "rb") as f:
+            assert f.read() == want[ext]
+    # deleted only what was verified; the clip being recorded and the log stay
+    left = {n for n, size, d in vb.sd_listdir("clips")}
+    assert first + ".AVI" not in left and "BC000002.AVI" in left and "AUDIT.LOG" in left
+    assert vb.uart_stats()["board_baud"] == 115200  # back where mpremote expects it
+
+    vb.hold(3500)  # stop the second clip; it comes with the next pull
+    second = vb.wait_for_clip([], timeout=120)  # the first one is gone from the card
+    assert second == "BC000002"
+    s = pull_all(vb.port_url, out, baud=921600, progress=False, say=lambda m: None)
+    assert s["errors"] == [] and second + ".AVI" in s["pulled"]
+    with open(os.path.join(out, second + ".AVI"), "rb") as f:
+        assert f.read() == vb.read_sd_file("clips/" + second + ".AVI")
+
+    # The dock leaves Ctrl-C alone: mpremote interrupts the firmware as usual.
+    p = subprocess.run([sys.executable, "-m", "mpremote", "connect", vb.port_url, "resume", "exec", "print(6*7)"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and "42" in p.stdout, p.stderr
