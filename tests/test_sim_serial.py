@@ -3,6 +3,7 @@ and pyserial over rfc2217://, esptool into download mode; line rate in both
 directions; one client at a time."""
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -212,6 +213,50 @@ def test_second_client_is_refused_while_one_is_connected(vb):
     time.sleep(0.2)
     again = serial.serial_for_url(vb.port_url, baudrate=115200, timeout=0.1)  # free again
     again.close()
+
+
+def test_unplugging_drops_the_connection_and_the_port(vb):
+    running(vb)
+    p = serial.serial_for_url(vb.port_url, baudrate=115200, timeout=None)  # mpremote reads like this
+    try:
+        res = []
+
+        def reader():
+            try:
+                res.append(p.read(10))
+            except serial.SerialException as e:
+                res.append(e)
+
+        t = threading.Thread(target=reader)
+        t.start()
+        time.sleep(0.2)
+        vb.unplug()
+        t.join(3)
+        assert not t.is_alive() and res  # a read blocked on the port returns...
+        with pytest.raises(serial.SerialException, match="connection failed"):
+            p.read(1)  # ...and the port is gone
+        assert vb.state == "off"
+        with pytest.raises(serial.SerialException, match="Connection refused"):
+            serial.serial_for_url(vb.port_url, baudrate=115200)
+    finally:
+        p.close()
+    vb.plug_in()
+    vb.wait_recording_ready()  # it powers the board again
+    serial.serial_for_url(vb.port_url, baudrate=115200).close()
+
+
+def test_power_cut_keeps_the_port_open_and_silent(vb):
+    running(vb)
+    p = serial.serial_for_url(vb.port_url, baudrate=115200, timeout=0.5)
+    try:
+        vb.power_cut()
+        p.reset_input_buffer()
+        p.write(b"\r\x03")
+        assert p.read(100) == b""  # nobody home
+        vb.power_on()
+        assert b"rst:0x1 (POWERON_RESET)" in read_until(p, b"rst:")
+    finally:
+        p.close()
 
 
 def test_wrong_host_baud_reads_junk(vb):

@@ -149,12 +149,28 @@ class VirtualBoard:
                 self._boot("power")
 
     def power_cut(self):
-        """The power goes: no flush, no unmount. Stays off until power_on()."""
+        """The board's power goes (battery out, switch off): no flush, no
+        unmount. The USB-UART adapter stays on: the host's port stays open and
+        hears nothing. Stays off until power_on(). See also unplug()."""
         with self._lock:
             self._halt()
             self.state = "off"
             self._rtc = None
             self.log("power cut")
+
+    def unplug(self):
+        """The USB cable is pulled. The ESP32-CAM-MB powers the board from it,
+        so the board dies as in power_cut(), and the host's serial port goes
+        away: the client's connection drops at once, new ones are refused."""
+        self.server.unplug()
+        self.log("USB unplugged")
+        self.power_cut()
+
+    def plug_in(self):
+        """The USB cable goes back in: the port is there again, the board boots."""
+        self.server.plug_in()
+        self.log("USB plugged in")
+        self.power_on()
 
     def reset(self):
         """A pulse on EN (the reset button): the chip restarts from the ROM."""

@@ -8,8 +8,10 @@ HELP = """commands:
   hold MS        hold the button down MS ms (board time), then release
   tap            a short press (150 ms): starts a recording, or marks one
   reset          pulse EN: the chip restarts (RAM lost, storage kept)
-  cut            power cut: the board dies at once (no flush, no unmount)
+  cut            power cut: the board dies at once (no flush, no unmount); the port stays
   on             power on again
+  unplug         pull the USB cable: the board dies and the serial port goes away
+  plug           plug it back in: the port returns, the board boots
   status         state, board time, LEDs, serial line
   clips          complete clips on the SD card image
   help           this text
@@ -54,6 +56,12 @@ def run_command(vb, line, out):
         elif cmd == "on":
             vb.power_on()
             out("power on")
+        elif cmd == "unplug":
+            vb.unplug()
+            out("USB unplugged")
+        elif cmd in ("plug", "plug-in"):
+            vb.plug_in()
+            out("USB plugged in")
         elif cmd == "status":
             out(status(vb))
         elif cmd == "clips":

@@ -9,6 +9,7 @@ connected the port stops listening, so others get "connection refused"
 mpremote: "failed to access ... (it may be in use by another program)")."""
 import socket
 import threading
+import time
 
 import serial
 from serial.rfc2217 import PortManager
@@ -88,6 +89,9 @@ class PortServer:
         self.client = None  # address of the connected client
         self._conn = None
         self._closed = False
+        self._plugged = threading.Event()  # the USB cable: while out, there is no port
+        self._plugged.set()
+        self._lock = threading.Lock()
         self._listener = self._listen(port)
         self.port = self._listener.getsockname()[1]
         self._thread = threading.Thread(target=self._run, name="vboard-rfc2217", daemon=True)
@@ -111,35 +115,71 @@ class PortServer:
 
     def _run(self):
         while not self._closed:
-            try:
-                conn, addr = self._listener.accept()
-            except OSError:
-                if self._closed:
-                    return
+            self._plugged.wait()
+            self._ensure_listener()
+            lst = self._listener
+            if lst is None:
                 continue
+            try:
+                conn, addr = lst.accept()
+            except OSError:
+                continue  # closed: unplugged, or shutting down
             # Busy from now on: stop listening, so a second client is refused.
-            self._listener.close()
-            if self._closed:
+            self._drop_listener()
+            if self._closed or not self._plugged.is_set():
                 conn.close()
-                return
+                continue
             self.client = addr
             self.log("client connected from %s:%d (others are refused until it disconnects)" % addr)
             try:
                 self._serve(conn)
             finally:
                 self.client = None
+                self._conn = None
                 conn.close()
                 self.log("client disconnected")
-                self._reopen()
 
-    def _reopen(self):
-        while not self._closed:
+    def _ensure_listener(self):
+        with self._lock:
+            while self._listener is None and self._plugged.is_set() and not self._closed:
+                try:
+                    self._listener = self._listen(self.port)
+                except OSError as e:
+                    self.log("%s; retrying" % e)
+                    time.sleep(0.2)
+
+    def _drop_listener(self):
+        with self._lock:
+            lst, self._listener = self._listener, None
+        if lst is not None:
             try:
-                self._listener = self._listen(self.port)
-                return
-            except OSError as e:
-                self.log("%s; retrying" % e)
-                threading.Event().wait(0.2)
+                lst.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()
+            except OSError:
+                pass
+            lst.close()
+
+    def _drop_client(self):
+        conn = self._conn
+        if conn is not None:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def unplug(self):
+        """The USB cable is pulled: the client's connection drops at once and
+        the port is gone (connections refused) until plug_in()."""
+        self._plugged.clear()
+        self._drop_listener()
+        self._drop_client()
+
+    def plug_in(self):
+        self._plugged.set()
+        self._ensure_listener()
+
+    @property
+    def plugged(self):
+        return self._plugged.is_set()
 
     def _serve(self, conn):
         self._conn = conn
@@ -171,12 +211,7 @@ class PortServer:
 
     def close(self):
         self._closed = True
-        for s in (self._listener, self._conn):
-            if s is None:
-                continue
-            try:
-                s.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked on it
-            except OSError:
-                pass
-            s.close()
+        self._plugged.set()  # let the thread see it is closed
+        self._drop_listener()
+        self._drop_client()
         self._thread.join(2)
