@@ -2,10 +2,9 @@
 mpy-cross for the board's bytecode version, send only the files whose
 SHA-256 differs from the board's copy, write config.json (settings
 refused unless the pre-roll fits the board's memory, as `bodycam plan`
-computes), give the board a device key once, set its clock to the host's
-UTC, soft-reboot and check the firmware's boot line says what was
-deployed."""
-import datetime
+computes), give the board a device key once, soft-reboot, check the
+firmware's boot line says what was deployed, and set its clock to the
+host's UTC through the firmware's dock."""
 import hashlib
 import json
 import os
@@ -132,35 +131,32 @@ def stale_files(files, listing):
 
 # --- the board's clock -------------------------------------------------------
 
-CLOCK_SCRIPT = """
-import time, json
-how = 'none'
-try:
-    import machine
-    machine.RTC().datetime(%r)
-    how = 'rtc'
-except (ImportError, AttributeError):
-    pass
-t = time.time()
-if time.gmtime(0)[0] == 2000:
-    t += 946684800
-print(json.dumps({'how': how, 'unix': t}))
-"""
-
-
-def set_clock(dev, now=time.time):
-    """Set the board's RTC to the host's UTC and read it back. A board
-    without machine.RTC (the unix port) keeps the host's clock; the
-    read-back says whether it is right either way."""
-    t = now()
-    d = datetime.datetime.fromtimestamp(int(t) + 1, datetime.timezone.utc)
-    # Send the next whole second, and hold it until that second starts.
-    time.sleep(max(0.0, int(t) + 1 - now()))
-    got = dev.run_json(CLOCK_SCRIPT % ((d.year, d.month, d.day, d.weekday(), d.hour, d.minute, d.second, 0),))
-    offset = got["unix"] - now()
-    if abs(offset) > CLOCK_TOLERANCE_S:
-        raise DeployError("the board's clock is %.1f s off the host's UTC after setting it (%s)" % (offset, got["how"]))
-    return {"how": got["how"], "offset_s": round(offset, 3)}
+def set_clock(port, now=time.time):
+    """Set the running firmware's clock to the host's UTC through its dock
+    (the `T` command `bodycam pull` uses too): the firmware logs the change
+    in its audit log and keeps the hardware RTC in step. Then read it back;
+    more than CLOCK_TOLERANCE_S off is an error."""
+    from bodycam.offload.client import DockClient, DockError
+    port.timeout = 0.02  # the dock client polls; mpremote's port blocks
+    dock = DockClient(port)
+    try:
+        dock.connect(total=15.0)
+        r = dock.set_clock(int(now() * 1000))
+        t0 = now()
+        info = dock.info()
+        t1 = now()
+    except DockError as e:
+        raise DeployError("the firmware is up but its dock did not take the clock: %s" % e)
+    dev_ms = (info.get("clock") or {}).get("unix_ms")
+    if dev_ms is None:
+        raise DeployError("the board's clock is still unset after setting it")
+    # The board read its clock between sending our request and our reading
+    # the reply: compare with the middle of that window.
+    offset = dev_ms / 1000.0 - (t0 + t1) / 2
+    if abs(offset) > CLOCK_TOLERANCE_S + (t1 - t0) / 2:
+        raise DeployError("the board's clock is %.1f s off the host's UTC after setting it" % offset)
+    return {"how": "dock", "utc": r.get("utc"), "offset_s": round(offset, 3),
+            "was_set": r.get("old_unix_ms") is not None}
 
 
 # --- device key (issue 6: bodycam.keys) -------------------------------------
@@ -227,9 +223,9 @@ def deploy(port, board_id=None, settings=None, source=False, baud=115200, reboot
         if key and key["new"]:
             send.append(key["file"])
         sent_bytes = dev.upload_bytes
-        clock = set_clock(dev)
         line, printed = dev.soft_reboot(BOOT_MARKER, timeout=reboot_timeout)
         boot = _check_boot(line, board_id, chosen)
+        clock = set_clock(dev.t.serial)
     return {"board": board_id, "settings": chosen, "plan": plan, "device": info,
             "compiled": compile_for is not None, "sent": send, "unchanged": unchanged,
             "removed": removed, "bytes_sent": sent_bytes, "repl_bytes": dev.bytes_sent, "key": key, "clock": clock, "boot": boot,

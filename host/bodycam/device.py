@@ -11,6 +11,8 @@ import time
 
 from bodycam.cli import UserError
 
+READ_TIMEOUT_S = 10
+ENTER_TIMEOUT_S = 10  # for each step into the raw REPL (a soft reset of a busy board included)
 CHUNK = 2048  # bytes per exec: the device holds the base64 text and the decoded chunk at once
 
 
@@ -64,7 +66,9 @@ class Device:
         self.port = port
         self.TransportError = TransportError
         try:
-            self.t = SerialTransport(port, baudrate=baud)
+            # A read timeout: mpremote's default (none) waits forever for a
+            # board that went away mid-command (cable pulled, power cut).
+            self.t = SerialTransport(port, baudrate=baud, timeout=READ_TIMEOUT_S)
         except (TransportError, OSError) as e:
             raise DeviceError("cannot open %s: %s" % (port, e))
         self.bytes_sent = 0  # code sent to the REPL, all of it
@@ -84,7 +88,7 @@ class Device:
 
     def enter(self, soft_reset=True):
         try:
-            self.t.enter_raw_repl(soft_reset=soft_reset)
+            self.t.enter_raw_repl(soft_reset=soft_reset, timeout_overall=ENTER_TIMEOUT_S)
         except self.TransportError as e:
             raise DeviceError("no MicroPython REPL answered on %s (%s): is the firmware flashed "
                               "(bodycam flash) and the port right?" % (self.port, e))
@@ -153,7 +157,10 @@ class Device:
         s = self.t.serial
         s.write(b"\r\x02")  # Ctrl-B: friendly REPL
         self.t.in_raw_repl = False
-        time.sleep(0.05)
+        # Ctrl-D at its prompt, as a user would: sent earlier, the board may
+        # still count as in the raw REPL and skip main.py.
+        if not self.t.read_until(1, b">>> ", timeout=5).endswith(b">>> "):
+            raise DeviceError("the board did not return to the REPL prompt on %s" % self.port)
         s.write(b"\x04")  # Ctrl-D: soft reboot, runs boot.py and main.py
         got = b""
         end = time.monotonic() + timeout

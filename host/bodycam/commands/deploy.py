@@ -11,10 +11,10 @@ HELP = "compile and upload the firmware, config and clock to a board running Mic
 DESCRIPTION = (
     "Compile firmware/ with mpy-cross for the board's bytecode version, upload only the files that "
     "changed (compared by SHA-256), write config.json, give the board a device key the first time, "
-    "set its clock to the host's UTC, soft-reboot it and check the firmware came up with the "
-    "deployed version, board and settings. Settings not given are kept from the board's current "
-    "config.json, else the defaults; settings whose pre-roll does not fit the board's memory are "
-    "refused (see `bodycam plan`).")
+    "soft-reboot it, check the firmware came up with the deployed version, board and settings, and "
+    "set its clock to the host's UTC through the firmware's dock. Settings not given are kept from "
+    "the board's current config.json, else the defaults; settings whose pre-roll does not fit the "
+    "board's memory are refused (see `bodycam plan`).")
 
 
 def add_port_argument(p):
@@ -79,8 +79,8 @@ def describe(r):
         "firmware %s up: %s at %d fps, %d s pre-roll (ring %.2f MiB), %s" % (
             r["boot"].get("firmware"), s["framesize"], s["fps"], s["preroll_s"],
             r["boot"].get("ring_bytes", 0) / 1048576.0, "compiled .mpy" if r["compiled"] else "sources"),
-        "clock: %s (%+.3f s from the host's UTC)" % (
-            "RTC set" if r["clock"]["how"] == "rtc" else "follows the host (no RTC to set)", r["clock"]["offset_s"]),
+        "clock: set to the host's UTC (%s; %+.3f s off when read back)%s" % (
+            r["clock"]["utc"], r["clock"]["offset_s"], "" if r["clock"]["was_set"] else ", was unset"),
     ]
     return "\n".join(lines)
 
