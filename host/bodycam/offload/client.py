@@ -199,11 +199,13 @@ class DockClient:
         self.call("P", resend=0.5, total=fallback + 4.0)
 
     def reconnect(self, want_baud=None):
-        """After the link went quiet (a reset board comes back at its boot
-        speed): find the dock at the current speed or at the boot speed,
-        then step up again if asked."""
+        """After the link went quiet: find the dock at the boot speed (a
+        reset board comes back there) or at the current one, then step up
+        again if asked."""
         tried = []
-        for b in (self.port.baudrate, BOOT_BAUD):
+        # The boot speed first: a board that went quiet for seconds was most
+        # likely reset, and it boots at 115200.
+        for b in (BOOT_BAUD, self.port.baudrate):
             if b in tried:
                 continue
             tried.append(b)
@@ -265,7 +267,7 @@ class DockClient:
         tick = (self.info_cache or {}).get("tick_ms", 200) / 1000.0
         # No progress for this long: something was lost, ask again.
         stall = window / rate + 2 * tick + 0.5
-        give_up = max(3.0, 3 * stall)
+        give_up = max(2.0, 3 * stall)
         t = time.monotonic()
         last_progress = t
         quiet_since = t
