@@ -232,6 +232,9 @@ class Puller:
                     raise
                 except LinkLost:
                     f.flush()
+                    lost += 1
+                    if lost > 2 * RECONNECTS:
+                        raise  # found again and again, but no progress sticks
                     self._print("%s: link lost at %d of %d bytes, reconnecting" % (name, count[0], size))
                     self._reconnect()
             f.flush()
