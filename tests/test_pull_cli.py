@@ -66,3 +66,22 @@ def test_nothing_there_is_a_plain_error(tmp_path, capsys):
     code = cli.main(["ls", "--port", "socket://127.0.0.1:%d" % port])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("bodycam ls: error: cannot open socket://127.0.0.1:%d" % port)
+
+
+def test_progress_line_shows_bytes_rate_and_time_left():
+    import io
+    import time
+
+    from bodycam.offload.progress import Progress
+    out = io.StringIO()
+    p = Progress(5000000, stream=out, every=0, force=True)
+    p.start_file("BC000001.AVI")
+    p.samples = [(time.monotonic() - 2.0, 0)]  # 2 s ago, nothing yet
+    p.add(23040)  # 11.5 kB/s over those 2 s
+    line = out.getvalue().split("\r")[-1]
+    assert "BC000001.AVI" in line and "23.0 kB / 5.0 MB" in line and "kB/s" in line
+    eta = line.split("ETA ")[1].strip()
+    m, s = eta.split(":")
+    assert 400 < int(m) * 60 + int(s) < 460  # (5 MB - 23 kB) / 11.5 kB/s ~ 433 s
+    p.clear()
+    assert out.getvalue().endswith("\r")

@@ -94,6 +94,11 @@ class Puller:
         self.summary["baud"] = c.baud
         try:
             files = c.list()
+            self.say("%s: %s, firmware %s, %d file%s (%s) on the camera, %s" % (
+                c.name, info.get("board"), info.get("firmware"), len(files), "" if len(files) == 1 else "s",
+                human_bytes(sum(e["size"] for e in files)),
+                "clock %s" % info["clock"]["utc"] if (info.get("clock") or {}).get("set")
+                else "clock NOT set (clips get no UTC time; --set-clock sets it)"))
             todo = self._plan(files)
             total = sum(e["size"] - self._part_size(e) for e in todo)
             self.progress = Progress(total, force=False) if self.show else None
@@ -373,8 +378,9 @@ def describe(summary):
     if s["seconds"] > 0 and s["bytes"]:
         rate = s["bytes"] / s["seconds"]
         parts[0] += " in %s at %s/s" % (human_time(s["seconds"]), human_bytes(rate))
-        if s.get("baud"):
-            parts[0] += " (%.2f of the line rate at %d baud)" % (rate / (s["baud"] / 10.0), s["baud"])
+        ratio = rate / (s["baud"] / 10.0) if s.get("baud") else None
+        if ratio is not None and ratio <= 1.05:  # not shown for links that ignore the baud (socket://)
+            parts[0] += " (%.2f of the line rate at %d baud)" % (ratio, s["baud"])
     if s["present"]:
         parts.append("%d already here" % len(s["present"]))
     if s["deleted"]:
