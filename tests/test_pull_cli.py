@@ -85,3 +85,31 @@ def test_progress_line_shows_bytes_rate_and_time_left():
     assert 400 < int(m) * 60 + int(s) < 460  # (5 MB - 23 kB) / 11.5 kB/s ~ 433 s
     p.clear()
     assert out.getvalue().endswith("\r")
+
+
+def test_pull_from_a_tty_device_path(tmp_path):
+    # A real serial device path: the firmware's end is a pty master, the
+    # host opens the slave /dev/pts/N the way it opens /dev/ttyUSB0.
+    import pty
+
+    from bodycam import upy
+    from bodycam.offload.rig import DEVICE_SCRIPT
+    r = DockRig(str(tmp_path / "rig"), clips=[1, 0], paced=False, frame_busy=5, frame_size=(160, 120))
+    r.stop_device()
+    master, slave = pty.openpty()
+    path = os.ttyname(slave)
+    os.close(slave)
+    proc = subprocess.Popen([upy.micropython_exe(), "-X", "heapsize=4194304", DEVICE_SCRIPT, "run"], cwd=r.dir,
+                            stdin=master, stdout=master, stderr=subprocess.PIPE, env=upy.micropython_env())
+    try:
+        dest = tmp_path / "clips"
+        code = cli.main(["pull", "--port", path, "--out", str(dest), "--quiet"])
+        assert code == 0
+        clips = os.path.join(r.dir, "sd", "clips")
+        for n in ("BC000001.AVI", "BC000001.JSON", "BC000002.AVI", "BC000002.JSON"):
+            assert (dest / n).read_bytes() == open(os.path.join(clips, n), "rb").read()
+    finally:
+        proc.kill()
+        proc.wait()
+        os.close(master)
+        r.close()
