@@ -7,7 +7,6 @@ an upload cut by a power loss is recovered by a rerun; a wrong chip and a
 silent board give clear errors."""
 import hashlib
 import json
-import os
 
 import pytest
 

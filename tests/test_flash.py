@@ -14,7 +14,7 @@ import pytest
 
 from bodycam import cli, fwimage
 from bodycam.boards import load_board
-from test_romloader import RomServer, app_image, flash_bytes, merged_image
+from test_romloader import RomServer, flash_bytes, merged_image
 
 MIB = 1024 * 1024
 

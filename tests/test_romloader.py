@@ -11,7 +11,6 @@ import threading
 from contextlib import redirect_stdout
 
 import esptool
-import pytest
 from esptool.bin_image import ESP32FirmwareImage, ESP32S3FirmwareImage, ImageSegment
 
 from bodycam.appimage import validate_app_image, validate_image_bytes

@@ -16,7 +16,7 @@ import time
 from bodycam import upy
 from bodycam.boards import DEFAULT_BOARD, load_board
 from bodycam.cli import UserError
-from bodycam.device import Device, DeviceError
+from bodycam.device import Device
 from bodycam.resources import boards_dir, firmware_dir, shared
 
 BOOT_MARKER = "BODYCAM-BOOT "  # firmware/main.py prints this + JSON once the app is up

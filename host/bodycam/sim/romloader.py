@@ -22,7 +22,9 @@ import zlib
 
 from esptool.targets import CHIP_DEFS
 
-from bodycam.appimage import validate_app_image  # noqa: F401  (the board checks flash with it)
+from bodycam.appimage import validate_app_image  # the board checks its flash with it before booting
+
+__all__ = ["RomLoader", "SlipDecoder", "slip_encode", "validate_app_image"]
 
 SECTOR = 4096
 MIB = 1024 * 1024
