@@ -104,7 +104,7 @@ def test_flash_deploy_record_from_blank(tmp_path, keyring, monkeypatch):
 
         # A new pre-roll changes config.json only. The power goes while it is on its way...
         from bodycam import device as device_module
-        monkeypatch.setattr(device_module, "READ_TIMEOUT_S", 3)  # how long a silent board is waited for
+        monkeypatch.setattr(device_module, "READ_TIMEOUT_S", 1)  # how long a silent board is waited for
         real_put = Device.put
 
         def put(self, path, data, progress=None):
@@ -139,7 +139,7 @@ def test_flash_deploy_record_from_blank(tmp_path, keyring, monkeypatch):
 
 def test_wrong_chip_and_silent_board(tmp_path, monkeypatch):
     from bodycam import device as device_module
-    monkeypatch.setattr(device_module, "ENTER_TIMEOUT_S", 3)  # how long a silent board is waited for
+    monkeypatch.setattr(device_module, "ENTER_TIMEOUT_S", 2)  # how long a silent board is waited for
     image, _ = merged_image("esp32")
     (tmp_path / "fw.bin").write_bytes(image)
     with VirtualBoard(board="esp32-s3-eye", state_dir=str(tmp_path / "s3")) as vb:
