@@ -91,3 +91,13 @@ def test_boot_line_must_match_what_was_deployed():
         deploying._check_boot(line, "ai-thinker-esp32-cam", dict(s, preroll_s=10))
     with pytest.raises(DeployError, match="not JSON"):
         deploying._check_boot(deploying.BOOT_MARKER + "{", "ai-thinker-esp32-cam", s)
+
+
+def test_a_real_esp32_does_not_get_the_virtual_boards_modules(tmp_path):
+    from bodycam.deploying import firmware_files
+
+    esp = firmware_files(None, str(tmp_path), "esp32")
+    unix = firmware_files(None, str(tmp_path), "linux")
+    assert "main.py" in esp and "ring.py" in esp
+    assert not [n for n in esp if n.startswith("vboard")]
+    assert [n for n in unix if n.startswith("vboard")]

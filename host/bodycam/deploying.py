@@ -78,11 +78,16 @@ def device_mpy_version(mpy):
     return mpy & 0xFF, (mpy >> 8) & 3
 
 
-def firmware_files(compile_for, workdir):
+VIRTUAL_ONLY = "vboard"  # firmware/vboard*.py: the virtual board's own HAL
+
+
+def firmware_files(compile_for, workdir, platform=None):
     """{device path: bytes} for firmware/*.py: compiled to .mpy when
-    compile_for is the device's (version, sub-version), else the sources."""
+    compile_for is the device's (version, sub-version), else the sources.
+    A real ESP32 does not get the virtual board's modules."""
     src_dir = firmware_dir()
-    names = sorted(n for n in os.listdir(src_dir) if n.endswith(".py"))
+    names = sorted(n for n in os.listdir(src_dir) if n.endswith(".py")
+                   and not (platform == "esp32" and n.startswith(VIRTUAL_ONLY)))
     out = {}
     if compile_for is not None:
         have = mpy_cross_version()
@@ -201,7 +206,7 @@ def deploy(port, board_id=None, settings=None, source=False, baud=115200, reboot
         board_id = board_id or (current or {}).get("board") or DEFAULT_BOARD
         board, chosen, plan = choose_settings(board_id, given, current)
         compile_for = None if source else device_mpy_version(info["mpy"])
-        files = firmware_files(compile_for, work)
+        files = firmware_files(compile_for, work, info.get("platform"))
         files[CONFIG] = config_bytes(board_id, chosen)
         with open(os.path.join(boards_dir(), board_id + ".json"), "rb") as f:
             files["boards/%s.json" % board_id] = f.read()
