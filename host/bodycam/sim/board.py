@@ -336,7 +336,8 @@ class VirtualBoard:
             deadline = time.monotonic() + 2
             while self.uart.pending_output() and time.monotonic() < deadline:
                 time.sleep(0.01)  # let what it printed go out first
-            raw = self.uart.watch.raw
+            w = self.uart.watch
+            raw = w.raw if w.input_raw is None else w.input_raw
             self.uart.detach()
             self.proc = None
             self.control.drop()

@@ -54,6 +54,11 @@ class ReplWatch:
 
     def __init__(self):
         self.raw = False
+        # The mode as set by the last Ctrl-A (raw) / Ctrl-B (friendly) the
+        # board was sent: the REPL reads its input in order, so this is the
+        # mode a following Ctrl-D soft reset happens in, even when the banner
+        # that shows the change has not come out yet. None: nothing sent.
+        self.input_raw = None
         self._tail = b""
         self.swallow = False
         self._pend = b""
@@ -145,6 +150,7 @@ class BoardUart:
             self.watch = ReplWatch()
             if raw:
                 self.watch.swallow = True
+                self.watch.input_raw = True
                 os.write(self.master, b"\x01")
             self.mode = "repl"
             self._cond.notify_all()
@@ -328,6 +334,9 @@ class BoardUart:
         if room:
             os.write(self.master, data[:room])
             self.stats["to_board"] += room
+            a, b = data.rfind(b"\x01", 0, room), data.rfind(b"\x02", 0, room)
+            if a >= 0 or b >= 0:
+                self.watch.input_raw = a > b
         self.stats["rx_dropped"] += len(data) - room
 
     def _interrupt_armed(self, pid):
