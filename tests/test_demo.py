@@ -19,10 +19,14 @@ def test_demo_records_copies_and_checks_a_clip(tmp_path, capsys):
                                                                    m["preroll_frames"]) in text
     assert "AVI index holds %d frames, the sidecar %d" % (m["frames"], m["frames"]) in text
     assert "rfc2217://127.0.0.1:" in text
+    # it came over the serial port, verified, with the audit log
+    assert "over the serial port at 921600 baud" in text and "SHA-256 verified" in text
+    assert (out / "AUDIT.LOG").exists()
 
-    # A second run never overwrites the first clip.
+    # A second run never overwrites the first clip (copied from the SD
+    # image this time: the serial path is covered above).
     first = avi.read_bytes()
-    assert main(["demo", "--out", str(out), "--speed", "25", "--record", "1"]) == 0
+    assert main(["demo", "--out", str(out), "--speed", "25", "--record", "1", "--from-sd"]) == 0
     assert avi.read_bytes() == first
     assert len(list(out.glob("demo-*/BC000001.AVI"))) == 1
 
@@ -30,7 +34,7 @@ def test_demo_records_copies_and_checks_a_clip(tmp_path, capsys):
 def test_demo_check_catches_a_damaged_clip(tmp_path, capsys):
     from bodycam.commands.demo import check
     out = tmp_path / "clips"
-    assert main(["demo", "--out", str(out), "--speed", "25", "--record", "1"]) == 0
+    assert main(["demo", "--out", str(out), "--speed", "25", "--record", "1", "--from-sd"]) == 0
     capsys.readouterr()
     avi, side = out / "BC000001.AVI", out / "BC000001.JSON"
     data = bytearray(avi.read_bytes())
