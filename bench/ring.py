@@ -12,7 +12,7 @@ import time
 
 sys.path.insert(0, "firmware")
 from ring import FrameRing  # noqa: E402
-from recorder import Recorder, FINALIZING  # noqa: E402
+from recorder import Recorder  # noqa: E402
 import button  # noqa: E402
 
 N = 4000

@@ -1,5 +1,4 @@
 """Button gestures on MicroPython with scripted, synthetic-time edges."""
-import json
 
 
 def events(run_mpy, script, end, **kw):

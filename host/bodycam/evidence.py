@@ -21,12 +21,12 @@ import re
 
 from bodycam.resources import shared
 from bodycam.timing import frame_ms_sha256
+from bodycam.hashing import sha256_and_size
 
 CLIP_RE = re.compile(r"^(BC\d{6})\.(AVI|JSON)$", re.IGNORECASE)
 AUDIT_NAME = "AUDIT.LOG"
 CLIP_FORMAT = "bodycam-clip/1"
 # Files the device may leave behind that are not evidence on their own.
-_HASH_CHUNK = 1 << 20
 
 
 def _seal():
@@ -263,19 +263,6 @@ def _span(a, b):
 
 # --- clips -----------------------------------------------------------------
 
-def sha256_file(path):
-    h = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as f:
-        while True:
-            b = f.read(_HASH_CHUNK)
-            if not b:
-                break
-            h.update(b)
-            size += len(b)
-    return h.hexdigest(), size
-
-
 def check_clip(directory, stem, files, keys):
     s = _seal()
     r = ClipResult(stem)
@@ -348,7 +335,7 @@ def check_clip(directory, stem, files, keys):
             r.fail("the pre-roll part (%s frames) does not match the frame times" % meta.get("preroll_frames"))
     # the AVI itself
     if avi is not None:
-        digest, size = sha256_file(os.path.join(directory, avi))
+        digest, size = sha256_and_size(os.path.join(directory, avi))
         if digest != meta.get("avi_sha256"):
             r.fail("the AVI's SHA-256 does not match the manifest: the video was altered or replaced")
         elif size != meta.get("avi_bytes"):

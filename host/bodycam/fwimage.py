@@ -3,7 +3,6 @@
 once into the user's cache and checked (pinned SHA-256 when there is one,
 always esptool's image parser for the board's chip) before anything is
 written to a board."""
-import hashlib
 import io
 import json
 import os
@@ -13,6 +12,7 @@ import zipfile
 
 from bodycam.appimage import validate_image_bytes
 from bodycam.cli import UserError
+from bodycam.hashing import sha256_file  # noqa: F401 (used here and by tests)
 
 CATALOGUE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "images.json")
 DOWNLOAD_TIMEOUT_S = 30
@@ -41,14 +41,6 @@ def cache_dir():
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         d = os.path.join(base, "bodycam")
     return os.path.join(d, "images")
-
-
-def sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def read_image(path, member="firmware.bin"):

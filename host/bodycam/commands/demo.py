@@ -1,11 +1,11 @@
 """bodycam demo: the whole product on a virtual board, in seconds."""
-import hashlib
 import json
 import os
 import sys
 import time
 
 from bodycam.boards import DEFAULT_BOARD
+from bodycam.hashing import sha256_file
 
 NAME = "demo"
 HELP = "record a clip with pre-roll on a virtual ESP32-CAM, copy it here and check it (no hardware needed)"
@@ -117,7 +117,7 @@ def check(avi, side, preroll_s):
     checks = []
     idx = ag.get("frames_index")
     checks.append((idx == n, "AVI index holds %s frames, the sidecar %d" % (idx, n)))
-    digest = _sha256(avi)
+    digest = sha256_file(avi)
     checks.append((digest == meta["avi_sha256"], "SHA-256 of the AVI %s the sidecar's"
                    % ("matches" if digest == meta["avi_sha256"] else "does NOT match")))
     pre_ms = -meta["frame_ms"][0] if meta["frame_ms"] and meta["frame_ms"][0] < 0 else 0
@@ -142,14 +142,6 @@ def check(avi, side, preroll_s):
         lines.append("  timing notes (bodycam check; a busy host slows the virtual board, try a lower --speed):")
         lines += ["    " + p for p in other]
     return ok, lines
-
-
-def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _decode(path):

@@ -15,17 +15,10 @@ import time
 
 from bodycam.offload.client import DockClient, DockError, LinkLost, PortGone, open_port
 from bodycam.offload.progress import Progress, human_bytes, human_time
+from bodycam.hashing import sha256_file
 
 LOGS = ("AUDIT.LOG",)  # append-only, pulled last, never deleted (docs/evidence.md)
 RECONNECTS = 3
-
-
-def sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _fsync_dir(path):
