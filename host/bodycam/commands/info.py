@@ -3,7 +3,7 @@ import json
 import time
 
 from bodycam.commands.pull import add_port_argument
-from bodycam.offload.client import DockClient, open_port
+from bodycam.offload.client import docked
 from bodycam.offload.progress import human_bytes
 
 NAME = "info"
@@ -17,17 +17,12 @@ def add_arguments(p):
 
 
 def run(args):
-    port = open_port(args.port)
-    try:
-        c = DockClient(port)
-        c.connect()
+    with docked(args.port) as c:
         if args.set_clock:
             c.set_clock()
         t0 = time.time()
         info = c.info()
         t1 = time.time()
-    finally:
-        port.close()
     if args.json:
         print(json.dumps(info, indent=2))
         return 0

@@ -2,7 +2,7 @@
 import json
 
 from bodycam.commands.pull import add_port_argument
-from bodycam.offload.client import DockClient, open_port
+from bodycam.offload.client import docked
 from bodycam.offload.progress import human_bytes
 
 NAME = "ls"
@@ -15,13 +15,8 @@ def add_arguments(p):
 
 
 def run(args):
-    port = open_port(args.port)
-    try:
-        c = DockClient(port)
-        c.connect()
+    with docked(args.port) as c:
         files = c.list()
-    finally:
-        port.close()
     if args.json:
         print(json.dumps(files, indent=2))
         return 0

@@ -6,6 +6,7 @@ command with its cached reply, so retries never do a delete twice). A read
 streams: the dock sends frames ahead of our cumulative acks, up to a window;
 a gap or a bad frame costs one "resend from offset". The port is anything
 pyserial-like: serial_for_url() for /dev/tty*, rfc2217:// and socket://."""
+import contextlib
 import json
 import random
 import time
@@ -45,6 +46,18 @@ def open_port(url, baud=BOOT_BAUD):
     except (serial.SerialException, ValueError) as e:
         raise LinkLost("cannot open %s: %s" % (url, e))
     return s
+
+
+@contextlib.contextmanager
+def docked(url):
+    """A DockClient connected to the dock on `url`; the port is closed after."""
+    port = open_port(url)
+    try:
+        c = DockClient(port)
+        c.connect()
+        yield c
+    finally:
+        port.close()
 
 
 class DockClient:
