@@ -173,12 +173,22 @@ class Device:
             text = got.decode("utf-8", "replace")
             done = text[:text.rfind("\n") + 1]  # complete lines only
             for line in done.splitlines():
-                if line.startswith(marker):
+                if line.startswith(marker) and _whole_json(line[len(marker):]):
                     return line, done
+                # A marker line cut short (the board reset while printing
+                # it, or noise) is not an answer: wait for the next boot.
             if "Traceback (most recent call last)" in text and text.rstrip().endswith(">>>"):
                 raise DeviceError("the firmware did not start; the board printed:\n%s" % _tail(text))
         raise DeviceError("no boot line (%s) from the firmware within %d s; the board printed:\n%s"
                           % (marker.strip(), timeout, _tail(got.decode("utf-8", "replace")) or "(nothing)"))
+
+
+def _whole_json(text):
+    try:
+        json.loads(text)
+        return True
+    except ValueError:
+        return False
 
 
 def _tail(text, n=25):

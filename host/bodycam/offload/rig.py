@@ -310,9 +310,11 @@ class DockRig:
         recorder, before the device runs. Returns their names."""
         p = upy.run_script(DEVICE_SCRIPT, heapsize=self.heapsize, cwd=self.dir,
                            args=["make"] + [str(int(s)) for s in specs])
-        if p.returncode:
-            raise RuntimeError("making clips failed:\n" + p.stderr[-2000:])
-        return json.loads(p.stdout.strip().splitlines()[-1])
+        lines = p.stdout.strip().splitlines()
+        if p.returncode or not lines:
+            raise RuntimeError("making clips failed (exit status %d):\nstdout: %s\nstderr: %s"
+                               % (p.returncode, p.stdout[-2000:], p.stderr[-2000:]))
+        return json.loads(lines[-1])
 
     def start_device(self):
         cmd = [upy.micropython_exe(), "-X", upy.heap_arg(self.heapsize)]
