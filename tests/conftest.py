@@ -51,22 +51,32 @@ def hil(request, tmp_path):
         yield HilTarget(vb.port_url, vb)
 
 
+def mpy_json(code, script_dir, heapsize=None, cwd=None, timeout=600):
+    """Run code on the MicroPython unix port (firmware/ and tests/mpy on its
+    path, the heap limited to `heapsize`) from script_dir/t_script.py; return
+    the JSON value of its last stdout line. Raises MpyError with
+    MicroPython's output otherwise. A plain function, for module-scoped
+    fixtures; tests use the run_mpy fixture."""
+    script = os.path.join(str(script_dir), "t_script.py")
+    with open(script, "w") as f:
+        f.write(textwrap.dedent(code))
+    p = upy.run_script(script, heapsize=heapsize, cwd=str(cwd or script_dir),
+                       extra_path=[MPY_HELPERS], timeout=timeout)
+    if p.returncode != 0:
+        raise MpyError("MicroPython exited %d\nstdout:\n%s\nstderr:\n%s" % (p.returncode, p.stdout[-3000:], p.stderr[-3000:]))
+    lines = [line for line in p.stdout.splitlines() if line.strip()]
+    if not lines:
+        raise MpyError("MicroPython printed nothing; stderr:\n" + p.stderr)
+    return json.loads(lines[-1])
+
+
 @pytest.fixture
 def run_mpy(tmp_path):
     """run_mpy(code, heapsize=None) -> the JSON value of the script's last
     stdout line. Fails the test with MicroPython's traceback otherwise."""
 
     def run(code, heapsize=None, cwd=None, timeout=600):
-        script = tmp_path / "t_script.py"
-        script.write_text(textwrap.dedent(code))
-        p = upy.run_script(str(script), heapsize=heapsize, cwd=str(cwd or tmp_path),
-                           extra_path=[MPY_HELPERS], timeout=timeout)
-        if p.returncode != 0:
-            raise MpyError("MicroPython exited %d\nstdout:\n%s\nstderr:\n%s" % (p.returncode, p.stdout[-3000:], p.stderr[-3000:]))
-        lines = [line for line in p.stdout.splitlines() if line.strip()]
-        if not lines:
-            raise MpyError("MicroPython printed nothing; stderr:\n" + p.stderr)
-        return json.loads(lines[-1])
+        return mpy_json(code, tmp_path, heapsize=heapsize, cwd=cwd, timeout=timeout)
 
     return run
 
@@ -97,4 +107,13 @@ def jpeg_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("frames")
     for i in range(12):
         (d / ("%03d.jpg" % i)).write_bytes(make_jpeg(i, busy=(i % 4) * 150))
+    return d
+
+
+@pytest.fixture(scope="session")
+def qvga_dir(tmp_path_factory):
+    """6 real QVGA JPEG frames (the evidence tests' small, fast clips)."""
+    d = tmp_path_factory.mktemp("qvga")
+    for i in range(6):
+        (d / ("%03d.jpg" % i)).write_bytes(make_jpeg(i, size=(320, 240), busy=i * 20))
     return d

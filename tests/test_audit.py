@@ -261,15 +261,6 @@ print(json.dumps([a, b]))
     assert out == ["BC000003", None]
 
 
-@pytest.fixture(scope="module")
-def qvga_dir(tmp_path_factory):
-    from conftest import make_jpeg
-    d = tmp_path_factory.mktemp("qvga")
-    for i in range(6):
-        (d / ("%03d.jpg" % i)).write_bytes(make_jpeg(i, size=(320, 240), busy=i * 20))
-    return d
-
-
 QVGA_HEAP = shared("settings").heap_bytes(4194304, "QVGA", 2)
 
 

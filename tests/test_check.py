@@ -7,36 +7,21 @@ import random
 import shutil
 import statistics
 import struct
-import textwrap
 
 import pytest
 from PIL import Image
 
-from bodycam import cli, timing, upy
+from bodycam import cli, timing
 from bodycam.avi_reader import read_avi
 from bodycam.resources import boards_dir, shared
+from conftest import mpy_json
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 BOARD = os.path.join(boards_dir(), "ai-thinker-esp32-cam.json")
 QVGA_HEAP = shared("settings").heap_bytes(4194304, "QVGA", 2)
 
 
 def mpy(code, cwd, heapsize=QVGA_HEAP):
-    script = os.path.join(str(cwd), "t_check.py")
-    with open(script, "w") as f:
-        f.write(textwrap.dedent(code))
-    p = upy.run_script(script, heapsize=heapsize, cwd=str(cwd), extra_path=[os.path.join(HERE, "mpy")])
-    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    return json.loads(p.stdout.strip().splitlines()[-1])
-
-
-@pytest.fixture(scope="module")
-def qvga_dir(tmp_path_factory):
-    from conftest import make_jpeg
-    d = tmp_path_factory.mktemp("qvga")
-    for i in range(6):
-        (d / ("%03d.jpg" % i)).write_bytes(make_jpeg(i, size=(320, 240), busy=i * 20))
-    return d
+    return mpy_json(code, cwd, heapsize=heapsize)
 
 
 def timed(cwd, qvga_dir, times, press_t, stop_t, preroll_ms, fps, bad=()):

@@ -7,14 +7,13 @@ import json
 import os
 import random
 import shutil
-import textwrap
 
 import pytest
 
-from bodycam import cli, evidence, keys, upy
+from bodycam import cli, evidence, keys
 from bodycam.resources import boards_dir, shared
+from conftest import mpy_json
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 BOARD = os.path.join(boards_dir(), "ai-thinker-esp32-cam.json")
 QVGA_HEAP = shared("settings").heap_bytes(4194304, "QVGA", 2)
 BOOT = """
@@ -24,12 +23,7 @@ k = evkit.EvKit(%r, %r, {"framesize": "QVGA", "fps": 5, "preroll_s": 1})
 
 
 def mpy(code, cwd):
-    script = os.path.join(str(cwd), "t_verify.py")
-    with open(script, "w") as f:
-        f.write(textwrap.dedent(code))
-    p = upy.run_script(script, heapsize=QVGA_HEAP, cwd=str(cwd), extra_path=[os.path.join(HERE, "mpy")])
-    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    return json.loads(p.stdout.strip().splitlines()[-1])
+    return mpy_json(code, cwd, heapsize=QVGA_HEAP)
 
 
 @pytest.fixture(scope="module")
