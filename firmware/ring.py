@@ -41,7 +41,10 @@ class FrameRing:
         valid only until the next capture) into the ring. Returns its
         sequence number, or a negative reason code when dropped."""
         n = len(frame)
-        if n < 4 or frame[0] != 0xFF or frame[1] != 0xD8 or frame[n - 2] != 0xFF or frame[n - 1] != 0xD9:
+        # & 0xFF: cnadler86's capture() hands out a signed ('b') memoryview,
+        # where 0xFF reads as -1 (modcamera.c, mp_obj_new_memoryview('b', ...)).
+        if (n < 4 or frame[0] & 0xFF != 0xFF or frame[1] & 0xFF != 0xD8
+                or frame[n - 2] & 0xFF != 0xFF or frame[n - 1] & 0xFF != 0xD9):
             self.dropped_bad += 1
             return BAD_FRAME
         size = self.size

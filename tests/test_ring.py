@@ -165,3 +165,38 @@ def test_bad_input_is_counted_not_stored(run_mpy):
     assert r["codes"] == [B, B, B, L, 0]
     assert r["bad"] == 3 and r["large"] == 1 and r["count"] == 1
     assert "ring needs" in r["err"]
+
+
+def test_signed_memoryview_frames_from_the_esp32_driver_are_stored(run_mpy):
+    # cnadler86's Camera.capture() returns mp_obj_new_memoryview('b', ...):
+    # a signed view where SOI's 0xFF reads as -1. The ring must take it, copy
+    # the bytes unchanged, and still refuse a signed view that is no JPEG,
+    # without allocating.
+    r = run_mpy("""
+        import array, json, micropython
+        from ring import FrameRing
+        import framegen
+        ring = FrameRing(20000, 16)
+        raw = framegen.build(7, 900, bytearray(900))
+        signed = memoryview(array.array('b', bytes(raw)))
+        junk = memoryview(array.array('b', b'\\x00\\x01not a jpeg\\x02\\x03'))
+        out = [0, 0]
+        def hot():
+            out[0] = ring.push(signed, 10)
+            out[1] = ring.push(junk, 20)
+        hot()
+        micropython.heap_lock()
+        try:
+            hot()
+            ok = True
+        except MemoryError:
+            ok = False
+        micropython.heap_unlock()
+        a, b = out
+        print(json.dumps({"ok": ok, "first": signed[0], "seq": a, "junk": b,
+                          "same": bytes(ring.frame(a)) == bytes(raw), "bad": ring.dropped_bad}))
+    """)
+    assert r["first"] == -1, "the stand-in view must be signed, as the driver's is"
+    assert r["ok"] is True
+    assert r["seq"] >= 0 and r["same"] is True
+    assert r["junk"] < 0 and r["bad"] == 2
