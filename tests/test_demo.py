@@ -3,10 +3,19 @@ import json
 
 import pytest
 
+from bodycam import keys
 from bodycam.cli import main
 
 
-def test_demo_records_copies_and_checks_a_clip(tmp_path, capsys):
+@pytest.fixture(autouse=True)
+def keyring(tmp_path, monkeypatch):
+    """The demo keeps its board's key in the user's keyring: a test's own."""
+    path = tmp_path / "keyring.json"
+    monkeypatch.setenv("BODYCAM_KEYRING", str(path))
+    return path
+
+
+def test_demo_records_copies_and_checks_a_clip(tmp_path, capsys, keyring):
     out = tmp_path / "clips"
     assert main(["demo", "--out", str(out), "--speed", "15"]) == 0
     text = capsys.readouterr().out
@@ -23,12 +32,24 @@ def test_demo_records_copies_and_checks_a_clip(tmp_path, capsys):
     assert "over the serial port at 921600 baud" in text and "SHA-256 verified" in text
     assert (out / "AUDIT.LOG").exists()
 
+    # The newcomer's next step: verify says VERIFIED, signatures included,
+    # with the demo board's key from the keyring, labelled as the demo's.
+    assert "bodycam verify %s" % out in text
+    assert main(["verify", str(out)]) == 0
+    report = capsys.readouterr().out
+    assert "verdict: VERIFIED" in report and "signed (key" in report
+    ring = keys.load_keyring(str(keyring))
+    dev = ring["devices"][keys.demo_device_id("ai-thinker-esp32-cam")]
+    assert dev["label"] == keys.DEMO_LABEL and len(dev["keys"]) == 1
+
     # A second run never overwrites the first clip (copied from the SD
     # image this time: the serial path is covered above).
     first = avi.read_bytes()
     assert main(["demo", "--out", str(out), "--speed", "25", "--record", "1", "--from-sd"]) == 0
     assert avi.read_bytes() == first
     assert len(list(out.glob("demo-*/BC000001.AVI"))) == 1
+    # ...and reuses the demo's key instead of adding one per run.
+    assert keys.load_keyring(str(keyring))["devices"] == ring["devices"]
 
 
 def test_demo_check_catches_a_damaged_clip(tmp_path, capsys):
