@@ -49,7 +49,7 @@ def choose_settings(board_id, given, current):
     board = load_board(board_id)
     p = s.plan(board["psram_bytes"], settings)
     if not p["fits"]:
-        from bodycam.commands.plan import describe
+        from bodycam.planning import describe
         raise DeployError("these settings do not fit %s's memory; nothing was changed on the board.\n%s"
                           % (board_id, describe(board, p)))
     return board, settings, p
@@ -235,6 +235,22 @@ def deploy(port, board_id=None, settings=None, source=False, baud=115200, reboot
             "compiled": compile_for is not None, "sent": send, "unchanged": unchanged,
             "removed": removed, "bytes_sent": sent_bytes, "repl_bytes": dev.bytes_sent, "key": key, "clock": clock, "boot": boot,
             "seconds": round(time.monotonic() - t0, 2)}
+
+
+def describe(r):
+    """A deploy report (deploy()'s dict) in three lines."""
+    s = r["settings"]
+    lines = [
+        "deployed to %s: %d file(s) sent (%d bytes on the wire), %d unchanged%s" % (
+            r["board"], len(r["sent"]), r["bytes_sent"], len(r["unchanged"]),
+            ", removed " + ", ".join(r["removed"]) if r["removed"] else ""),
+        "firmware %s up: %s at %d fps, %d s pre-roll (ring %.2f MiB), %s" % (
+            r["boot"].get("firmware"), s["framesize"], s["fps"], s["preroll_s"],
+            r["boot"].get("ring_bytes", 0) / 1048576.0, "compiled .mpy" if r["compiled"] else "sources"),
+        "clock: set to the host's UTC (%s; %+.3f s off when read back)%s" % (
+            r["clock"]["utc"], r["clock"]["offset_s"], "" if r["clock"]["was_set"] else ", was unset"),
+    ]
+    return "\n".join(lines)
 
 
 def _key_file_name():

@@ -2,7 +2,7 @@
 import json
 import time
 
-from bodycam.commands.pull import add_port_argument
+from bodycam.cliargs import add_port_argument
 from bodycam.offload.client import docked
 from bodycam.offload.progress import human_bytes
 

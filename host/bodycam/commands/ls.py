@@ -1,7 +1,7 @@
 """bodycam ls: the files on the camera, over the serial dock."""
 import json
 
-from bodycam.commands.pull import add_port_argument
+from bodycam.cliargs import add_port_argument
 from bodycam.offload.client import docked
 from bodycam.offload.progress import human_bytes
 
