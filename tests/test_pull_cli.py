@@ -72,7 +72,7 @@ def test_progress_line_shows_bytes_rate_and_time_left():
     import io
     import time
 
-    from bodycam.offload.progress import Progress
+    from bodycam.progress import Progress
     out = io.StringIO()
     p = Progress(5000000, stream=out, every=0, force=True)
     p.start_file("BC000001.AVI")

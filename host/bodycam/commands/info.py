@@ -4,7 +4,7 @@ import time
 
 from bodycam.cliargs import add_port_argument
 from bodycam.offload.client import docked
-from bodycam.offload.progress import human_bytes
+from bodycam.progress import human_bytes
 
 NAME = "info"
 HELP = "show the camera's board, firmware, state, storage and clock over USB serial"

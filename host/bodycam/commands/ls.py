@@ -3,7 +3,7 @@ import json
 
 from bodycam.cliargs import add_port_argument
 from bodycam.offload.client import docked
-from bodycam.offload.progress import human_bytes
+from bodycam.progress import human_bytes
 
 NAME = "ls"
 HELP = "list the clips on the camera (name, size, SHA-256) over USB serial"
