@@ -193,10 +193,12 @@ def ensure_key(dev, board_id, present, log):
 
 # --- the whole deploy ---------------------------------------------------------
 
-def deploy(port, board_id=None, settings=None, source=False, baud=115200, reboot_timeout=60, log=print):
+def deploy(port, board_id=None, settings=None, source=False, baud=115200, reboot_timeout=60, log=print,
+           progress=True):
     """Deploy to the board on `port`. Returns a report dict: sent,
     unchanged, removed (device paths), bytes_sent, clock, boot (the boot
-    line's JSON), seconds."""
+    line's JSON), seconds. progress: show the upload's progress on stderr
+    (bodycam.progress: one line on a terminal, a line per 10 % elsewhere)."""
     t0 = time.monotonic()
     given = dict(settings or {})
     with Device(port, baud) as dev, tempfile.TemporaryDirectory() as work:
@@ -221,9 +223,7 @@ def deploy(port, board_id=None, settings=None, source=False, baud=115200, reboot
             dev.remove(n)
         if any(n.startswith("boards/") for n in send):
             dev.mkdir("boards")
-        for n in send:
-            log("  sending %s (%d bytes)" % (n, len(files[n])))
-            dev.put(n, files[n])
+        _send(dev, [(n, files[n]) for n in send], progress)
         key = ensure_key(dev, board_id, bool(key_file and have.get(key_file)), log)
         if key and key["new"]:
             send.append(key["file"])
@@ -235,6 +235,20 @@ def deploy(port, board_id=None, settings=None, source=False, baud=115200, reboot
             "compiled": compile_for is not None, "sent": send, "unchanged": unchanged,
             "removed": removed, "bytes_sent": sent_bytes, "repl_bytes": dev.bytes_sent, "key": key, "clock": clock, "boot": boot,
             "seconds": round(time.monotonic() - t0, 2)}
+
+
+def _send(dev, files, progress):
+    """Upload [(device path, bytes)], with one progress display over all."""
+    from bodycam.progress import Progress
+    bar = Progress(sum(len(d) for _, d in files), name="uploading") if progress and files else None
+    done = 0
+    for name, data in files:
+        if bar is not None:
+            bar.start_file(name)
+        dev.put(name, data, progress=(lambda n, total, base=done: bar.update(base + n)) if bar else None)
+        done += len(data)
+    if bar is not None:
+        bar.finish()
 
 
 def describe(r):

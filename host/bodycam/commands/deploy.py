@@ -27,6 +27,7 @@ def add_arguments(p):
 def run(args):
     from bodycam.deploying import deploy, describe
     r = deploy(need_port(args), args.board, settings_from_args(args), source=args.source,
-               reboot_timeout=args.reboot_timeout, log=(lambda *a: None) if args.json else print)
+               reboot_timeout=args.reboot_timeout, log=(lambda *a: None) if args.json else print,
+               progress=not args.json)
     print(json.dumps(r, indent=2, default=str) if args.json else describe(r))
     return 0

@@ -61,7 +61,7 @@ def run(args):
     if args.deploy:
         from bodycam.deploying import deploy, describe
         r = deploy(port, board["id"], settings_from_args(args), source=args.source,
-                   reboot_timeout=args.reboot_timeout, log=say)
+                   reboot_timeout=args.reboot_timeout, log=say, progress=not args.json)
         out["deploy"] = r
         say(describe(r))
     if args.json:
