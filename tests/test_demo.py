@@ -75,3 +75,25 @@ def test_demo_check_catches_a_damaged_clip(tmp_path, capsys):
 def test_demo_bad_arguments(tmp_path, capsys, argv, msg):
     assert main(["demo", "--out", str(tmp_path)] + argv) == 2
     assert msg in capsys.readouterr().err
+
+
+def test_demo_key_goes_on_the_boards_flash_and_an_existing_one_is_kept(tmp_path, keyring, monkeypatch):
+    from bodycam.boards import load_board
+    from bodycam.commands.demo import give_key
+    from bodycam.sim.storage import StateDir
+
+    state = str(tmp_path / "state")
+    note = give_key(state, "ai-thinker-esp32-cam")
+    assert "added to your keyring" in note
+    store = StateDir(state, load_board("ai-thinker-esp32-cam"))
+    try:
+        on_board = json.loads(store.flash.read(keys.DEVICE_KEY_FILE))
+    finally:
+        store.close()
+    assert keys.device_key(on_board["device"]).hex() == on_board["key"]
+    # A board that has a key keeps it; one missing from the keyring is named.
+    assert "from your keyring" in give_key(str(tmp_path / "other"), "ai-thinker-esp32-cam")
+    monkeypatch.setenv("BODYCAM_KEYRING", str(tmp_path / "another-ring.json"))
+    note = give_key(state, "ai-thinker-esp32-cam")
+    assert note.startswith("warning:") and on_board["device"] in note and "--key" in note
+    assert not (tmp_path / "another-ring.json").exists()

@@ -143,6 +143,17 @@ def esptool_progress(stream):
         def error(self, message):
             self.inner.err(message)
 
+        # esp-pylib's names, so its suggestions and verbose-only debug
+        # output keep their meaning
+        def warn(self, message, suggestion=None):
+            self.inner.warn(message, suggestion=suggestion)
+
+        def err(self, message, suggestion=None):
+            self.inner.err(message, suggestion=suggestion)
+
+        def debug(self, *args):
+            self.inner.debug(*args)
+
         def stage(self, finish=False):
             self.inner.stage(finish=finish)
 
