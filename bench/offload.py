@@ -4,7 +4,7 @@ clip, same run, at 115200 and 921600 baud. Prints JSON.
 
     python bench/offload.py [--clip-mb 2] [--bauds 115200,921600] [--mpremote-seconds 30] [--link sim|rig]
 
---link rig runs the same measurements on bodycam.offload.rig instead: the
+--link rig runs the same measurements on tests/rig/offload.py instead: the
 same firmware behind a UART paced exactly at baud/10 (the virtual board's
 UART currently carries a little less than that; the bench reports the
 ceiling it measured either way).
@@ -38,6 +38,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "host"))
+sys.path.insert(0, os.path.join(HERE, "..", "tests"))  # rig.offload: test-only, not installed
 
 from bodycam.offload.client import DockClient, open_port  # noqa: E402
 from bodycam.sim import VirtualBoard  # noqa: E402
@@ -180,7 +181,7 @@ def on_sim(args, bauds, state):
 
 
 def on_rig(args, bauds, state):
-    from bodycam.offload.rig import DockRig
+    from rig.offload import DockRig
     secs = max(1, int(args.clip_mb * 1e6 / 400e3) - 1)  # ~400 kB/s of VGA with 2 s of pre-roll
     log("recording a ~%.1f MB clip on the offload rig..." % args.clip_mb)
     runs = []
@@ -198,7 +199,7 @@ def on_rig(args, bauds, state):
             log("mpremote: reading the same clip at %d baud..." % run["baud"])
             run["mpremote"], run["link_ceiling_ratio"] = mpremote_read(
                 rig.serve_tcp(), "sd/clips/" + name, run["baud"], args.mpremote_seconds, clip)
-    return "offload rig UART (bodycam.offload.rig: paced exactly at baud/10)", name, clip, runs
+    return "offload rig UART (tests/rig/offload.py: paced exactly at baud/10)", name, clip, runs
 
 
 def main(argv=None):

@@ -7,6 +7,7 @@ import random
 import shutil
 import statistics
 import struct
+import sys
 
 import pytest
 from PIL import Image
@@ -172,14 +173,19 @@ def test_min_window_matches_brute_force():
             assert got == brute_min_window(fm, 1000, where=True)
 
 
-def _reds(png):
-    with Image.open(png) as im:
-        assert im.size == (1200, 520)
-        colors = {c: n for n, c in im.convert("RGB").getcolors(1 << 20)}
-    return colors.get((200, 40, 40), 0)
+def _legend(ax):
+    leg = ax.get_legend()
+    return [t.get_text() for t in leg.get_texts()] if leg else []
 
 
-def test_json_and_plot(tmp_path, qvga_dir, capsys):
+def _drawn(fig):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    FigureCanvasAgg(fig).draw()  # tick labels exist once drawn
+    return fig
+
+
+def test_json_and_plot(tmp_path, qvga_dir, capsys, monkeypatch):
+    from bodycam import timing_plot
     times = list(range(0, 8000, 100))
     base = timed(tmp_path, qvga_dir, times, press_t=3000, stop_t=7000, preroll_ms=2000, fps=10,
                  bad=[5000, 5100, 5200])
@@ -187,11 +193,61 @@ def test_json_and_plot(tmp_path, qvga_dir, capsys):
     code, out, _ = run_cli(["check", base, "--json", "--plot", png], capsys)
     rep = json.loads(out)
     assert code == 1 and rep["ok"] is False and rep["largest_gap"]["ms"] == 400 and rep["plot"] == png
-    # The same clip with a gap limit above the gap: the gap is no longer red.
+    with Image.open(png) as im:
+        assert im.format == "PNG" and im.size[0] >= 800 and im.size[1] >= 500
+
+    # What the picture holds (the same figure the CLI saved), not its pixels.
+    fm = jload(base + ".JSON")["frame_ms"]
+    sizes, src = timing_plot.frame_sizes(base + ".AVI")
+    assert src == "AVI index" and sizes == [n for _, n in read_avi(base + ".AVI").index] and len(sizes) == len(fm)
+    fig = _drawn(timing_plot.figure(rep, fm, sizes, src))
+    assert len(fig.axes) == 2
+    top, bottom = fig.axes
+    assert fig.get_suptitle().startswith(os.path.basename(base) + ": FAILS: ")
+    assert "ms" in top.get_ylabel() and "bytes" in bottom.get_ylabel()
+    assert bottom.get_xlabel().startswith("seconds from the press")
+    yticks = [t.get_text() for t in top.get_yticklabels() if t.get_text()]
+    assert len(yticks) >= 4 and all(t.endswith(" ms") for t in yticks)
+    assert any(t.get_text() == "\u22122" for t in bottom.get_xticklabels())  # -2 s: the pre-roll
+    labels = _legend(top)
+    for want in ("interval before each frame", "nominal 100 ms (10 fps)", "gap limit 300 ms",
+                 "1 gap over the limit", "pre-roll kept (2.0 s)", "pre-roll wanted: from -2 s", "stop (hold)"):
+        assert want in labels, labels
+    assert any(lab.startswith("press") for lab in labels)
+    size_line = [ln for ln in bottom.get_lines() if ln.get_label().startswith("frame size")]
+    assert len(size_line) == 1 and list(size_line[0].get_ydata()) == sizes
+    assert _legend(bottom) == ["frame size (AVI index)"]
+
+    # The same clip with a gap limit above the gap: nothing is over it.
     png2 = str(tmp_path / "t2.png")
     code, out, _ = run_cli(["check", base, "--max-gap", "500", "--plot", png2], capsys)
-    assert "plot: " + png2 in out
-    assert _reds(png) > _reds(png2) + 20
+    assert "plot: " + png2 in out and os.path.getsize(png2) > 0
+    rep2 = timing.check_clip(base, max_gap_ms=500)
+    labels = _legend(timing_plot.figure(rep2, fm, sizes, src).axes[0])
+    assert "gap limit 500 ms" in labels and not any("over the limit" in lab for lab in labels)
+
+    # Without matplotlib: a clear message naming the extra, exit 2, no file.
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    png3 = tmp_path / "t3.png"
+    code, out, err = run_cli(["check", base, "--plot", str(png3)], capsys)
+    assert code == 2 and "pip install 'bodycam[plot]'" in err and not png3.exists()
+
+
+def test_plot_marks_markers_once_in_the_legend():
+    from bodycam import timing_plot
+    fm = list(range(-3000, 5000, 200))
+    rep = {"clip": "BC000009", "problems": [], "targets": {"fps": 5, "max_gap_ms": 600, "preroll_ms": 3000},
+           "markers": [{"ms": 1000, "held_ms": 200}, {"ms": 2600, "held_ms": 250}],
+           "stop": {"reason": "storage", "ms": 4900}}
+    fig = timing_plot.figure(rep, fm, [9000] * len(fm), "AVI index")
+    top, bottom = fig.axes
+    labels = _legend(top)
+    assert labels.count("marker (short press)") == 1 and "stop (storage)" in labels
+    assert fig.get_suptitle() == "BC000009: meets its targets"
+    # the markers are drawn on both panels
+    for ax in (top, bottom):
+        xs = {ln.get_xdata()[0] for ln in ax.get_lines() if ln.get_linestyle() == "-."}
+        assert xs == {1.0, 2.6}
 
 
 # --- damaged files --------------------------------------------------------

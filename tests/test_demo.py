@@ -3,10 +3,19 @@ import json
 
 import pytest
 
+from bodycam import keys
 from bodycam.cli import main
 
 
-def test_demo_records_copies_and_checks_a_clip(tmp_path, capsys):
+@pytest.fixture(autouse=True)
+def keyring(tmp_path, monkeypatch):
+    """The demo keeps its board's key in the user's keyring: a test's own."""
+    path = tmp_path / "keyring.json"
+    monkeypatch.setenv("BODYCAM_KEYRING", str(path))
+    return path
+
+
+def test_demo_records_copies_and_checks_a_clip(tmp_path, capsys, keyring):
     out = tmp_path / "clips"
     assert main(["demo", "--out", str(out), "--speed", "15"]) == 0
     text = capsys.readouterr().out
@@ -23,12 +32,24 @@ def test_demo_records_copies_and_checks_a_clip(tmp_path, capsys):
     assert "over the serial port at 921600 baud" in text and "SHA-256 verified" in text
     assert (out / "AUDIT.LOG").exists()
 
+    # The newcomer's next step: verify says VERIFIED, signatures included,
+    # with the demo board's key from the keyring, labelled as the demo's.
+    assert "bodycam verify %s" % out in text
+    assert main(["verify", str(out)]) == 0
+    report = capsys.readouterr().out
+    assert "verdict: VERIFIED" in report and "signed (key" in report
+    ring = keys.load_keyring(str(keyring))
+    dev = ring["devices"][keys.demo_device_id("ai-thinker-esp32-cam")]
+    assert dev["label"] == keys.DEMO_LABEL and len(dev["keys"]) == 1
+
     # A second run never overwrites the first clip (copied from the SD
     # image this time: the serial path is covered above).
     first = avi.read_bytes()
     assert main(["demo", "--out", str(out), "--speed", "25", "--record", "1", "--from-sd"]) == 0
     assert avi.read_bytes() == first
     assert len(list(out.glob("demo-*/BC000001.AVI"))) == 1
+    # ...and reuses the demo's key instead of adding one per run.
+    assert keys.load_keyring(str(keyring))["devices"] == ring["devices"]
 
 
 def test_demo_check_catches_a_damaged_clip(tmp_path, capsys):
@@ -54,3 +75,25 @@ def test_demo_check_catches_a_damaged_clip(tmp_path, capsys):
 def test_demo_bad_arguments(tmp_path, capsys, argv, msg):
     assert main(["demo", "--out", str(tmp_path)] + argv) == 2
     assert msg in capsys.readouterr().err
+
+
+def test_demo_key_goes_on_the_boards_flash_and_an_existing_one_is_kept(tmp_path, keyring, monkeypatch):
+    from bodycam.boards import load_board
+    from bodycam.commands.demo import give_key
+    from bodycam.sim.storage import StateDir
+
+    state = str(tmp_path / "state")
+    note = give_key(state, "ai-thinker-esp32-cam")
+    assert "added to your keyring" in note
+    store = StateDir(state, load_board("ai-thinker-esp32-cam"))
+    try:
+        on_board = json.loads(store.flash.read(keys.DEVICE_KEY_FILE))
+    finally:
+        store.close()
+    assert keys.device_key(on_board["device"]).hex() == on_board["key"]
+    # A board that has a key keeps it; one missing from the keyring is named.
+    assert "from your keyring" in give_key(str(tmp_path / "other"), "ai-thinker-esp32-cam")
+    monkeypatch.setenv("BODYCAM_KEYRING", str(tmp_path / "another-ring.json"))
+    note = give_key(state, "ai-thinker-esp32-cam")
+    assert note.startswith("warning:") and on_board["device"] in note and "--key" in note
+    assert not (tmp_path / "another-ring.json").exists()

@@ -71,6 +71,39 @@ def test_flash_without_erase_keeps_the_filesystem(tmp_path, esp32_image):
     assert data[end:] == b"\x5a" * (4 * MIB - end)
 
 
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_flash_into_a_log_prints_a_handful_of_progress_lines(tmp_path, esp32_image):
+    # esptool draws a progress bar per 1 KB block: off a terminal that was
+    # one line per block (1,400 for a 1.4 MB image, 64 here).
+    from esp_pylib.logger import EspLog
+    before = EspLog.instance
+    path, image, _ = esp32_image
+    with RomServer(tmp_path / "flash.bin") as srv:
+        rc, out, err = bodycam(*flash_args(srv.url, "--image", str(path), "--no-erase"))
+    assert rc == 0, err
+    assert "Writing at 0x" not in out + err
+    bars = [ln for ln in err.splitlines() if ln.startswith("[")]
+    assert 5 <= len(bars) <= 11, err
+    assert bars[-1].startswith("[100%]") and "65.5 kB / 65.5 kB" in bars[-1]
+    assert len((out + err).splitlines()) < 45
+    assert EspLog.instance is before  # esptool's own logger is back
+
+
+def test_flash_on_a_terminal_redraws_one_progress_line(tmp_path, esp32_image):
+    path, image, _ = esp32_image
+    out, err = io.StringIO(), _Terminal()
+    with RomServer(tmp_path / "flash.bin") as srv, redirect_stdout(out), redirect_stderr(err):
+        rc = cli.main(flash_args(srv.url, "--image", str(path), "--no-erase"))
+    assert rc == 0, err.getvalue()
+    text = err.getvalue()
+    assert text.count("\n") == 1 and text.count("\r") >= 2  # redrawn in place, ended once
+    assert text.rstrip().split("\r")[-1].startswith("[100%]")
+
+
 def test_wrong_chip_writes_nothing(tmp_path):
     image, _ = merged_image("esp32s3")
     (tmp_path / "s3.bin").write_bytes(image)

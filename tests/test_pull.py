@@ -1,5 +1,5 @@
 """`pull_all` end to end: the real firmware and dock on the MicroPython unix
-port behind a simulated serial line (bodycam.offload.rig), the real host
+port behind a simulated serial line (tests/rig/offload.py), the real host
 client. Pulls are bit-exact, resume, never overwrite, delete only what was
 verified, and step the baud up (or fall back cleanly)."""
 import hashlib
@@ -9,7 +9,7 @@ import pytest
 
 from bodycam.offload import pull_all
 from bodycam.offload.client import DockClient, LinkLost
-from bodycam.offload.rig import DockRig
+from rig.offload import DockRig
 
 FAST = 1000000  # unpaced rigs: the speed only sizes frames and windows
 

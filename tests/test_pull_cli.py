@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from bodycam import cli
-from bodycam.offload.rig import DockRig
+from rig.offload import DockRig
 
 
 @pytest.fixture
@@ -72,7 +72,7 @@ def test_progress_line_shows_bytes_rate_and_time_left():
     import io
     import time
 
-    from bodycam.offload.progress import Progress
+    from bodycam.progress import Progress
     out = io.StringIO()
     p = Progress(5000000, stream=out, every=0, force=True)
     p.start_file("BC000001.AVI")
@@ -93,7 +93,7 @@ def test_pull_from_a_tty_device_path(tmp_path):
     import pty
 
     from bodycam import upy
-    from bodycam.offload.rig import DEVICE_SCRIPT
+    from rig.offload import DEVICE_SCRIPT
     r = DockRig(str(tmp_path / "rig"), clips=[1, 0], paced=False, frame_busy=5, frame_size=(160, 120))
     r.stop_device()
     master, slave = pty.openpty()

@@ -1,4 +1,4 @@
-"""Faults between host and device (bodycam.offload.rig injects them): lost
+"""Faults between host and device (rig.offload injects them): lost
 and damaged bytes both ways, garbage from the board, the cable pulled, the
 board reset mid-transfer. Every pulled file is bit-exact or the pull fails
 with a clear message; nothing is deleted unless its copy was verified; a
@@ -11,7 +11,7 @@ import pytest
 
 from bodycam.offload import pull_all
 from bodycam.offload.client import DockClient, LinkLost
-from bodycam.offload.rig import DockRig
+from rig.offload import DockRig
 
 
 def device_files(rig):

@@ -49,7 +49,7 @@ def choose_settings(board_id, given, current):
     board = load_board(board_id)
     p = s.plan(board["psram_bytes"], settings)
     if not p["fits"]:
-        from bodycam.commands.plan import describe
+        from bodycam.planning import describe
         raise DeployError("these settings do not fit %s's memory; nothing was changed on the board.\n%s"
                           % (board_id, describe(board, p)))
     return board, settings, p
@@ -193,10 +193,12 @@ def ensure_key(dev, board_id, present, log):
 
 # --- the whole deploy ---------------------------------------------------------
 
-def deploy(port, board_id=None, settings=None, source=False, baud=115200, reboot_timeout=60, log=print):
+def deploy(port, board_id=None, settings=None, source=False, baud=115200, reboot_timeout=60, log=print,
+           progress=True):
     """Deploy to the board on `port`. Returns a report dict: sent,
     unchanged, removed (device paths), bytes_sent, clock, boot (the boot
-    line's JSON), seconds."""
+    line's JSON), seconds. progress: show the upload's progress on stderr
+    (bodycam.progress: one line on a terminal, a line per 10 % elsewhere)."""
     t0 = time.monotonic()
     given = dict(settings or {})
     with Device(port, baud) as dev, tempfile.TemporaryDirectory() as work:
@@ -221,9 +223,7 @@ def deploy(port, board_id=None, settings=None, source=False, baud=115200, reboot
             dev.remove(n)
         if any(n.startswith("boards/") for n in send):
             dev.mkdir("boards")
-        for n in send:
-            log("  sending %s (%d bytes)" % (n, len(files[n])))
-            dev.put(n, files[n])
+        _send(dev, [(n, files[n]) for n in send], progress)
         key = ensure_key(dev, board_id, bool(key_file and have.get(key_file)), log)
         if key and key["new"]:
             send.append(key["file"])
@@ -235,6 +235,36 @@ def deploy(port, board_id=None, settings=None, source=False, baud=115200, reboot
             "compiled": compile_for is not None, "sent": send, "unchanged": unchanged,
             "removed": removed, "bytes_sent": sent_bytes, "repl_bytes": dev.bytes_sent, "key": key, "clock": clock, "boot": boot,
             "seconds": round(time.monotonic() - t0, 2)}
+
+
+def _send(dev, files, progress):
+    """Upload [(device path, bytes)], with one progress display over all."""
+    from bodycam.progress import Progress
+    bar = Progress(sum(len(d) for _, d in files), name="uploading") if progress and files else None
+    done = 0
+    for name, data in files:
+        if bar is not None:
+            bar.start_file(name)
+        dev.put(name, data, progress=(lambda n, total, base=done: bar.update(base + n)) if bar else None)
+        done += len(data)
+    if bar is not None:
+        bar.finish()
+
+
+def describe(r):
+    """A deploy report (deploy()'s dict) in three lines."""
+    s = r["settings"]
+    lines = [
+        "deployed to %s: %d file(s) sent (%d bytes on the wire), %d unchanged%s" % (
+            r["board"], len(r["sent"]), r["bytes_sent"], len(r["unchanged"]),
+            ", removed " + ", ".join(r["removed"]) if r["removed"] else ""),
+        "firmware %s up: %s at %d fps, %d s pre-roll (ring %.2f MiB), %s" % (
+            r["boot"].get("firmware"), s["framesize"], s["fps"], s["preroll_s"],
+            r["boot"].get("ring_bytes", 0) / 1048576.0, "compiled .mpy" if r["compiled"] else "sources"),
+        "clock: set to the host's UTC (%s; %+.3f s off when read back)%s" % (
+            r["clock"]["utc"], r["clock"]["offset_s"], "" if r["clock"]["was_set"] else ", was unset"),
+    ]
+    return "\n".join(lines)
 
 
 def _key_file_name():

@@ -2,11 +2,16 @@
 check the chip is the one the board profile names, erase, write at the
 profile's offset, check the flash's MD5 against the image, reset into the
 new firmware. The image is checked (fwimage) before this runs, so a
-wrong or damaged file never reaches the board."""
+wrong or damaged file never reaches the board. esptool's progress bars
+follow bodycam.progress's convention (one line redrawn on a terminal, a
+line per 10 % elsewhere) instead of a line per 1 KB block in a log."""
+import contextlib
 import hashlib
+import sys
 import time
 
 from bodycam.cli import UserError
+from bodycam.progress import Progress
 
 ROM_BAUD = 115200
 
@@ -28,10 +33,16 @@ def is_virtual(mac):
 
 
 def flash(port, board, image, baud=460800, stub=None, erase=True, before="default-reset",
-          connect_attempts=7, log=print):
+          connect_attempts=7, log=print, progress=True):
     """Flash `image` (bytes) for `board` (a loaded profile) on `port`.
     stub: True/False, or None to use esptool's stub except on the virtual
-    board. Returns a report dict."""
+    board. progress: show esptool's progress (on stderr) the bodycam way;
+    False: not at all. Returns a report dict."""
+    with esptool_progress(sys.stderr if progress else None):
+        return _flash(port, board, image, baud, stub, erase, before, connect_attempts, log)
+
+
+def _flash(port, board, image, baud, stub, erase, before, connect_attempts, log):
     from esptool import cmds
     from esptool.util import FatalError
 
@@ -97,6 +108,85 @@ def flash(port, board, image, baud=460800, stub=None, erase=True, before="defaul
         except OSError:
             pass
     return report
+
+
+@contextlib.contextmanager
+def esptool_progress(stream):
+    """While it runs, esptool's progress bars become bodycam.progress lines
+    on `stream` (None: dropped); everything else esptool says goes on as
+    before. esptool >= 5 with esp-pylib: through its documented custom
+    logger hook (esptool.logger.TemplateLogger, log.set_logger); an older
+    esptool keeps its own output."""
+    try:
+        from esp_pylib.logger import EspLog
+        from esptool.logger import TemplateLogger, log
+    except ImportError:
+        yield
+        return
+
+    class Bars(TemplateLogger):
+        def __init__(self, inner):
+            self.inner = inner
+            self.bar = None
+
+        def print(self, *args, **kwargs):
+            if self.bar is not None:
+                self.bar.clear()
+            self.inner.print(*args, **kwargs)
+
+        def note(self, message):
+            self.inner.note(message)
+
+        def warning(self, message):
+            self.inner.warn(message)
+
+        def error(self, message):
+            self.inner.err(message)
+
+        # esp-pylib's names, so its suggestions and verbose-only debug
+        # output keep their meaning
+        def warn(self, message, suggestion=None):
+            self.inner.warn(message, suggestion=suggestion)
+
+        def err(self, message, suggestion=None):
+            self.inner.err(message, suggestion=suggestion)
+
+        def debug(self, *args):
+            self.inner.debug(*args)
+
+        def stage(self, finish=False):
+            self.inner.stage(finish=finish)
+
+        def set_verbosity(self, verbosity):
+            self.inner.set_verbosity(verbosity)
+
+        def progress_bar(self, cur_iter, total_iters, prefix="", suffix="", bar_length=30):
+            if stream is None:
+                return
+            # "Writing at 0x00012000": the address changes with every block.
+            what = prefix.split(" at ")[0].strip() or "esptool"
+            b = self.bar
+            if b is None or b.total != total_iters or cur_iter < b.done or b.name != what:
+                self.end()
+                # esptool's byte counts read "1.00kB/63.94kB"; others "3/5".
+                self.bar = Progress(total_iters, stream=stream, name=what, unit="B" if "B/" in suffix else "steps")
+            self.bar.update(cur_iter)
+            if cur_iter >= total_iters:
+                self.end()
+
+        def end(self):
+            if self.bar is not None:
+                self.bar.finish()
+                self.bar = None
+
+    inner = EspLog.instance
+    bars = Bars(inner)
+    log.set_logger(bars)
+    try:
+        yield
+    finally:
+        bars.end()
+        EspLog.instance = inner
 
 
 def _steady_timeout(esp):

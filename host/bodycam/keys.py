@@ -5,6 +5,7 @@ reads to check the HMACs of clip manifests and audit entries.
 Keyring file (JSON, mode 0600):
     {"format": "bodycam-keyring/1",
      "devices": {"bc-1a2b3c4d": {"board": "ai-thinker-esp32-cam",
+                                 "label": "...",  (optional: what the device is)
                                  "keys": [{"key": "<64 hex>", "key_id": "<16 hex>",
                                            "created": "2025-06-01T12:00:00Z"}]}}}
 A re-provisioned device keeps its old keys (newest last), so clips signed
@@ -41,7 +42,7 @@ def new_device_id():
     return "bc-" + secrets.token_hex(4)
 
 
-def provision(device_id=None, board=None, keyring=None):
+def provision(device_id=None, board=None, keyring=None, label=None):
     """Make a new random 32-byte key for a device, store it in the keyring
     and return (device_id, key). device_id defaults to a new random id.
     Upload device_key_json(device_id, key) to the device as key.json."""
@@ -53,6 +54,8 @@ def provision(device_id=None, board=None, keyring=None):
     dev = ring["devices"].setdefault(device_id, {"keys": []})
     if board:
         dev["board"] = board
+    if label:
+        dev["label"] = label
     dev["keys"].append({"key": key.hex(), "key_id": key_id(key),
                         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     save_keyring(ring, path)
@@ -71,6 +74,28 @@ def device_key(device_id, keyring=None):
     """The newest key of a device in the keyring, or None."""
     dev = load_keyring(keyring or keyring_path())["devices"].get(device_id)
     return bytes.fromhex(dev["keys"][-1]["key"]) if dev and dev.get("keys") else None
+
+
+# --- the demo's virtual board (bodycam demo) ----------------------------------
+
+DEMO_LABEL = "bodycam demo: virtual board, not a camera"
+
+
+def demo_device_id(board_id):
+    """One device id per board profile for every `bodycam demo` run: the
+    demo reuses its key instead of adding one to the keyring per run."""
+    return "bc-demo-" + board_id
+
+
+def demo_key(board_id, keyring=None):
+    """(device_id, key, new) for the demo's virtual board: its newest key
+    from the keyring, else a new one stored there labelled DEMO_LABEL."""
+    device_id = demo_device_id(board_id)
+    key = device_key(device_id, keyring)
+    if key is not None:
+        return device_id, key, False
+    device_id, key = provision(device_id, board=board_id, keyring=keyring, label=DEMO_LABEL)
+    return device_id, key, True
 
 
 def _empty():

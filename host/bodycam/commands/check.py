@@ -17,7 +17,8 @@ DESCRIPTION = (
 def add_arguments(p):
     p.add_argument("clip", metavar="CLIP", help="the clip: NAME.AVI, NAME.JSON or NAME")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--plot", metavar="FILE.png", help="draw the frame intervals over time into a PNG")
+    p.add_argument("--plot", metavar="FILE.png", help="draw the frame intervals and frame sizes over time into a PNG "
+                        "(needs matplotlib: pip install 'bodycam[plot]')")
     p.add_argument("--preroll", type=float, metavar="S",
                    help="pre-roll required before the press, in seconds (default: the clip's setting)")
     p.add_argument("--fps", type=int, metavar="N",
@@ -37,15 +38,18 @@ def run(args):
             raise ValueError("--%s must not be negative" % name.replace("_", "-"))
     if args.fps == 0:
         raise ValueError("--fps must be at least 1")
+    if args.plot:
+        from bodycam import timing_plot
+        timing_plot.require()  # say what to install before doing any work
     rep = timing.check_clip(args.clip, preroll_s=args.preroll, fps=args.fps, max_gap_ms=args.max_gap,
                             max_delay_ms=args.max_delay)
     if args.plot:
-        from bodycam import timing_plot
         fm = []
         if rep["files"]["sidecar"]:
             side, _ = timing.load_sidecar(rep["files"]["sidecar"])
             fm = side["frame_ms"] if side else []
-        timing_plot.plot(rep, fm, args.plot)
+        sizes, sizes_from = timing_plot.frame_sizes(rep["files"]["avi"])
+        timing_plot.plot(rep, fm, args.plot, sizes, sizes_from)
         rep["plot"] = args.plot
     if args.json:
         print(json.dumps(rep, indent=2, sort_keys=True))

@@ -1,7 +1,9 @@
 """bodycam demo: the whole product on a virtual board, in seconds."""
 import json
 import os
+import shutil
 import sys
+import tempfile
 import time
 
 from bodycam.boards import DEFAULT_BOARD
@@ -13,7 +15,9 @@ DESCRIPTION = (
     "Start a virtual board running the bodycam firmware, let it buffer past the pre-roll, press record, "
     "record a few seconds, hold the button to stop, copy the clip from the board's SD card image to a "
     "local folder and check it: frame count in the AVI index against the sidecar, SHA-256, and that the "
-    "clip starts at least the pre-roll before the press. Board time runs --speed times faster than real time.")
+    "clip starts at least the pre-roll before the press. Board time runs --speed times faster than real time. "
+    "The virtual board gets a device key, kept in your keyring (labelled as the demo's), so its clips and "
+    "audit log are signed and `bodycam verify` checks them.")
 
 HOLD_MARGIN_MS = 500  # hold this much longer than the firmware's hold-to-stop time
 
@@ -36,7 +40,7 @@ def add_arguments(p):
 
 def run(args):
     from bodycam.resources import shared
-    from bodycam.sim import SimError, VirtualBoard
+    from bodycam.sim import SimError
 
     if not 1 <= args.record <= 600:
         raise SimError("--record must be 1 to 600 seconds, not %g" % args.record)
@@ -46,12 +50,27 @@ def run(args):
     def say(msg):
         print(msg, flush=True)
 
-    with VirtualBoard(board=args.board, state_dir=args.state, speed=args.speed) as vb:
+    # The board's storage is made here, not by VirtualBoard, so its device
+    # key is on its flash before the firmware boots and reads it.
+    tmp_state = None if args.state else tempfile.mkdtemp(prefix="bodycam-demo-")
+    try:
+        key_note = give_key(args.state or tmp_state, args.board)
+        return _record(args, args.state or tmp_state, key_note, s, say, t_start)
+    finally:
+        if tmp_state:
+            shutil.rmtree(tmp_state, ignore_errors=True)
+
+
+def _record(args, state_dir, key_note, s, say, t_start):
+    from bodycam.sim import VirtualBoard
+
+    with VirtualBoard(board=args.board, state_dir=state_dir, speed=args.speed) as vb:
         st = s.validate({k: v for k, v in (vb.store.read_config() or {}).items() if k != "board"})
         preroll_s, hold_ms = st["preroll_s"], st["hold_ms"]
         say("Virtual %s: bodycam firmware on MicroPython (unix port, %d MiB of PSRAM as its heap), "
             "board time %gx real time." % (vb.profile["name"], vb.profile["psram_bytes"] >> 20, args.speed))
         say("  serial port %s (esptool and mpremote can open it while this runs)" % vb.port_url)
+        say("  " + key_note)
         vb.wait_recording_ready(timeout=60)
         fs, fps, _ = vb.sensor.config
         wait_ms = (preroll_s + 3) * 1000 - (vb.board_ms() - vb.sensor.first_ms)
@@ -75,8 +94,43 @@ def run(args):
     ok, lines = check(avi, side, preroll_s)
     for line in lines:
         say(line)
-    say("Done in %.1f s. Inspect it: bodycam check %s" % (time.monotonic() - t_start, avi))
+    say("Done in %.1f s." % (time.monotonic() - t_start))
+    if not args.from_sd:  # only a pull brings the audit log that verify checks too
+        say("Verify it (hashes, signatures, chain, audit log): bodycam verify %s" % out_dir)
+    say("Inspect its timing: bodycam check %s" % avi)
     return 0 if ok else 1
+
+
+def give_key(state_dir, board_id):
+    """Make sure the virtual board in state_dir has a device key on its
+    flash (key.json, where firmware/evidence.py reads it) that the keyring
+    holds: the demo's own key (bodycam.keys.demo_key). A board that already
+    has a key keeps it, as `bodycam deploy` does. Returns a line to show."""
+    from bodycam import keys
+    from bodycam.boards import load_board
+    from bodycam.sim import SimError
+    from bodycam.sim.storage import StateDir
+
+    store = StateDir(state_dir, load_board(board_id))
+    try:
+        store.ensure()
+        try:
+            have = json.loads(store.flash.read(keys.DEVICE_KEY_FILE))
+        except (OSError, SimError, ValueError):
+            have = None
+        device_id = have.get("device") if isinstance(have, dict) else None
+        if device_id:
+            if keys.device_key(device_id) is None:
+                return ("warning: this board's device key (%s) is not in your keyring %s; `bodycam verify` "
+                        "will need --key" % (device_id, keys.keyring_path()))
+            return "device key %s (in your keyring %s): clips and audit log are signed" % (
+                device_id, keys.keyring_path())
+        device_id, key, new = keys.demo_key(board_id)
+        store.flash.write(keys.DEVICE_KEY_FILE, keys.device_key_json(device_id, key))
+    finally:
+        store.close()
+    return "device key %s %s your keyring %s, labelled as the demo's: clips and audit log are signed" % (
+        device_id, "added to" if new else "from", keys.keyring_path())
 
 
 def _pull(vb, name, out_dir, baud, say):

@@ -4,7 +4,7 @@ import json
 import sys
 
 from bodycam.boards import DEFAULT_BOARD, board_ids, load_board
-from bodycam.commands import deploy as deploy_cmd
+from bodycam.cliargs import add_deploy_arguments, add_port_argument, need_port, settings_from_args
 
 NAME = "flash"
 HELP = "write camera-enabled MicroPython to a board with esptool, then deploy bodycam"
@@ -16,7 +16,7 @@ DESCRIPTION = (
 
 
 def add_arguments(p):
-    deploy_cmd.add_port_argument(p)
+    add_port_argument(p, required=False)
     p.add_argument("--board", default=DEFAULT_BOARD, choices=board_ids(),
                    help="board profile (default: %(default)s)")
     p.add_argument("--image", help="firmware file (.bin, or a release .zip holding firmware.bin)")
@@ -34,7 +34,7 @@ def add_arguments(p):
                    help="how esptool enters download mode (default: %(default)s)")
     p.add_argument("--connect-attempts", type=int, default=7, help="esptool connection attempts (default: %(default)s)")
     p.add_argument("--no-deploy", dest="deploy", action="store_false", help="only flash MicroPython")
-    deploy_cmd.add_deploy_arguments(p)
+    add_deploy_arguments(p)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
@@ -42,13 +42,13 @@ def run(args):
     from bodycam import fwimage
     from bodycam.flashing import flash
 
-    port = deploy_cmd.need_port(args)
+    port = need_port(args)
     board = load_board(args.board)
     say = (lambda *a: None) if args.json else print
     if args.deploy and args.erase:
         # A fresh board: refuse settings that do not fit before erasing anything.
         from bodycam.deploying import choose_settings
-        choose_settings(board["id"], deploy_cmd.settings_from_args(args), None)
+        choose_settings(board["id"], settings_from_args(args), None)
     data, source, why = fwimage.resolve(board, args.image, allow_download=not args.offline, log=say)
     say("image %s: %s" % (source, why))
     # esptool reports progress on stdout; with --json, stdout is the report only.
@@ -59,9 +59,11 @@ def run(args):
     say("flashed %d bytes at 0x%x on %s (%s), MD5 verified" % (rep["bytes"], rep["offset"], port, rep["description"]))
     out = {"flash": rep}
     if args.deploy:
-        r = deploy_cmd.run_deploy(args, board["id"], quiet=args.json)
+        from bodycam.deploying import deploy, describe
+        r = deploy(port, board["id"], settings_from_args(args), source=args.source,
+                   reboot_timeout=args.reboot_timeout, log=say, progress=not args.json)
         out["deploy"] = r
-        say(deploy_cmd.describe(r))
+        say(describe(r))
     if args.json:
         print(json.dumps(out, indent=2, default=str))
     return 0

@@ -2,9 +2,9 @@
 import json
 import time
 
-from bodycam.commands.pull import add_port_argument
+from bodycam.cliargs import add_port_argument
 from bodycam.offload.client import docked
-from bodycam.offload.progress import human_bytes
+from bodycam.progress import human_bytes
 
 NAME = "info"
 HELP = "show the camera's board, firmware, state, storage and clock over USB serial"

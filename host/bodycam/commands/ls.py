@@ -1,9 +1,9 @@
 """bodycam ls: the files on the camera, over the serial dock."""
 import json
 
-from bodycam.commands.pull import add_port_argument
+from bodycam.cliargs import add_port_argument
 from bodycam.offload.client import docked
-from bodycam.offload.progress import human_bytes
+from bodycam.progress import human_bytes
 
 NAME = "ls"
 HELP = "list the clips on the camera (name, size, SHA-256) over USB serial"

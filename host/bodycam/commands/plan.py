@@ -2,6 +2,7 @@
 import json
 
 from bodycam.boards import DEFAULT_BOARD, load_board
+from bodycam.planning import describe
 from bodycam.resources import shared
 
 NAME = "plan"
@@ -26,28 +27,6 @@ def make_plan(board_id, framesize, fps, preroll):
     board = load_board(board_id)
     settings = s.validate({"framesize": framesize, "fps": fps, "preroll_s": preroll})
     return board, settings, s.plan(board["psram_bytes"], settings)
-
-
-def describe(board, p):
-    mib = 1048576.0
-    lines = ["%s: %s at %d fps with %d s pre-roll needs ~%.2f MiB (typical frame %.1f KB); "
-             "the ring can have %.2f MiB -> %s" % (
-                 board["id"], p["framesize"], p["fps"], p["preroll_s"], p["need_bytes"] / mib,
-                 p["typical_frame_bytes"] / 1000.0, p["budget_bytes"] / mib,
-                 "fits" if p["fits"] else "does NOT fit")]
-    sug = p.get("suggest") or {}
-    alts = []
-    if "fps" in sug:
-        alts.append("--fps %d" % sug["fps"])
-    if "framesize" in sug:
-        alts.append("--framesize %s" % sug["framesize"])
-    if "preroll_s" in sug:
-        alts.append("--preroll %d" % sug["preroll_s"])
-    if alts:
-        lines.append("would fit (change one): " + ", or ".join(alts))
-    elif not p["fits"]:
-        lines.append("nothing fits at this pre-roll on this board; try a shorter --preroll")
-    return "\n".join(lines)
 
 
 def run(args):

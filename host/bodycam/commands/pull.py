@@ -1,8 +1,8 @@
 """bodycam pull: offload clips over the serial link, verified."""
 import json
-import os
 import sys
 
+from bodycam.cliargs import add_port_argument
 from bodycam.offload.pull import describe, pull_all
 
 NAME = "pull"
@@ -13,13 +13,6 @@ DESCRIPTION = (
     "appears under its name; an interrupted pull resumes where it stopped. With --delete the device "
     "deletes a clip only after its copy in DIR was verified. The camera keeps buffering while docked. "
     "Exit status 0 when everything was pulled, 1 when some file failed (see the messages).")
-
-
-def add_port_argument(p):
-    p.add_argument("--port", default=os.environ.get("BODYCAM_PORT"),
-                   required="BODYCAM_PORT" not in os.environ,
-                   help="serial port or pyserial URL: /dev/ttyUSB0, COM3, rfc2217://host:port, "
-                        "socket://host:port (default: $BODYCAM_PORT)")
 
 
 def add_arguments(p):

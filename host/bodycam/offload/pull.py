@@ -14,7 +14,7 @@ import sys
 import time
 
 from bodycam.offload.client import DockClient, DockError, LinkLost, PortGone, open_port
-from bodycam.offload.progress import Progress, human_bytes, human_time
+from bodycam.progress import Progress, human_bytes, human_time
 from bodycam.hashing import sha256_file
 
 LOGS = ("AUDIT.LOG",)  # append-only, pulled last, never deleted (docs/evidence.md)
