@@ -172,3 +172,32 @@ print(json.dumps({"state": k.rec.state, "press": getattr(k.rec, "press_t", None)
     assert r["errors"] == 1
     assert r["state"] == 1, "the tap inside the failed capture was lost"  # RECORDING
     assert r["press"] == r["end"]
+
+
+def test_tap_during_a_failed_capture_on_the_virtual_board_starts_a_recording(tmp_path):
+    # End to end: the virtual sensor fails a capture (the driver waits its
+    # 4 s FB_GET_TIMEOUT); a 150 ms tap lands inside that wait. The virtual
+    # board holds the pin IRQs until the capture returns, as the port does.
+    import time
+
+    from bodycam.sim import VirtualBoard
+
+    with VirtualBoard(state_dir=str(tmp_path / "vb"), speed=10, settings={"preroll_s": 2}) as vb:
+        vb.wait_recording_ready()
+        vb.sleep_board(2000)
+        assert vb.leds["status"] is False
+        vb.camera_faults(every=3)
+        deadline = time.monotonic() + 10
+        while vb.sensor.stalling is None and time.monotonic() < deadline:
+            time.sleep(0.002)
+        began = vb.sensor.stalling
+        assert began is not None, "no capture failed"
+        tapped = vb.board_ms()
+        vb.tap()  # returns once the firmware has the release, after the wait
+        vb.camera_faults(0)
+        assert tapped + 150 < began + 4000, "the tap did not fall inside the capture's wait"
+        vb.sleep_board(1000)
+        recording = vb.leds["status"]
+        failures = vb.sensor.failures
+    assert failures >= 1
+    assert recording is True, "the tap inside the failed capture was lost"

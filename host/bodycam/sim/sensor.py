@@ -58,6 +58,7 @@ class Sensor:
         self.overflows = 0
         self.requests = 0  # captures asked for since the last boot
         self.failures = 0  # of them, failed (the firmware got None)
+        self.stalling = None  # board ms a failing capture began waiting, while it waits
         # (frame number, board ms, SHA-256) of the frames served, newest last
         self.served = collections.deque(maxlen=SERVED_KEPT)
 
@@ -95,7 +96,9 @@ class Sensor:
             self.requests += 1
             if self.fail_every and self.requests % self.fail_every == 0:
                 # No frame arrives: the driver gives up after its timeout.
+                self.stalling = self.clock.ms()
                 self.clock.sleep(self.fail_stall_ms)
+                self.stalling = None
                 self.failures += 1
                 conn.sendall(struct.pack("<IIi", 0, ERR_TIMEOUT, self.clock.ms()))
                 continue
