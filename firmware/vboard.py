@@ -170,24 +170,36 @@ class Link:
 
     # --- blocking C calls --------------------------------------------------
     # On the ESP32 pin IRQs are soft: the handler runs between bytecodes,
-    # so edges during a blocking C call (esp_camera_fb_get, a long write)
-    # reach it only when the call returns (ports/esp32/machine_pin.c and
-    # py/scheduler.c, v1.27.0). The virtual HAL brackets its stand-ins for
-    # such calls with these: edges due meanwhile are queued on the pins and
-    # their handlers run at the call's end, reading that time and level.
+    # so edges during a blocking C call (esp_camera_fb_get waiting out its
+    # timeout, a long write) reach it only when the call returns
+    # (ports/esp32/machine_pin.c and py/scheduler.c, v1.27.0). The virtual
+    # HAL brackets its stand-ins for such calls with these two.
     def c_call_begin(self):
-        for pin in self.pins.values():
-            pin.block()
+        # Edges already due ran between the bytecodes before the call.
+        self.service(self.board_us() // 1000)
 
-    def c_call_end(self):
+    def c_call_end(self, blocked=True):
+        """blocked: the chip would have spent the whole time since
+        c_call_begin() in C (False: only this stand-in was slow, e.g. the
+        simulated sensor pacing its frames), so the edges of that time are
+        queued on the pins and their handlers run now, reading this time
+        and the pins' levels now."""
         now = self.board_us() // 1000
-        self.service(now)  # edges of the call's duration: queued, not run
-        self.irq_t = now
+        if not blocked:
+            self.service(now)
+            return
+        pins = list(self.pins.values())
+        for pin in pins:
+            pin.block()
         try:
-            for pin in self.pins.values():
-                pin.unblock()
+            self.service(now)
         finally:
-            self.irq_t = None
+            self.irq_t = now
+            try:
+                for pin in pins:
+                    pin.unblock()
+            finally:
+                self.irq_t = None
 
     def pin(self, gpio, level=1):
         if gpio not in self.pins:
@@ -201,7 +213,8 @@ class SensorCamera:
     into one frame buffer (width*height/5 bytes, the driver's limit) that
     the next capture overwrites, or None when esp_camera_fb_get() gives up
     (the simulator's sensor then has already held us for the driver's
-    timeout). The capture is a blocking C call: pin IRQs wait for its end."""
+    timeout). A failed capture is a blocking C call: pin IRQs wait for its
+    end."""
 
     def __init__(self, link, framesize, fps, quality):
         w, h = FRAMESIZES[framesize]
@@ -227,12 +240,18 @@ class SensorCamera:
             got += r
 
     def capture(self):
+        # A good capture returns at once on the chip: the driver's DMA task
+        # keeps the newest frame queued (esp32-camera driver/cam_hal.c, LATEST
+        # grab mode), so the simulated sensor's wait for its next frame is
+        # not a blocking call. A failed one is: fb_get waits its 4 s out in C.
         self.link.c_call_begin()
+        failed = False
         try:
             self.sock.write(b"C")
             self._read(memoryview(self.hdr), 12)
             n, seq, t = struct.unpack("<IIi", self.hdr)
             if n == 0:
+                failed = True
                 self.failed += 1
                 return None  # esp_camera_fb_get() returned NULL
             if n > len(self.fb):
@@ -242,7 +261,7 @@ class SensorCamera:
             self.t_ms = t
             return self.mv[:n]
         finally:
-            self.link.c_call_end()
+            self.link.c_call_end(failed)
 
     def deinit(self):
         self.sock.close()
