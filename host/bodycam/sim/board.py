@@ -460,7 +460,7 @@ class VirtualBoard:
             self.sensor.fail(every, FB_GET_TIMEOUT_MS if stall_ms is None else stall_ms)
         except ValueError as e:
             raise SimError("camera faults: %s" % e)
-        self.log("camera: every %s capture fails" % ("%dth" % every if every else "no"))
+        self.log("camera: %s" % ("1 capture in %d fails" % every if every else "captures no longer fail"))
 
     # --- time ------------------------------------------------------------------------------
     def board_ms(self):

@@ -42,8 +42,9 @@ class Sensor:
     def fail(self, every=0, stall_ms=FB_GET_TIMEOUT_MS):
         """Make every Nth capture fail (0: none), each after stall_ms of
         board time (the driver's 4000 ms timeout by default)."""
-        if not isinstance(every, int) or every < 0 or every == 1:
-            raise ValueError("every must be 0 (no failures) or a whole number >= 2, not %r" % (every,))
+        if not isinstance(every, int) or every < 0:
+            raise ValueError("every must be 0 (no failures) or a whole number >= 1 (1: a dead camera), not %r"
+                             % (every,))
         if not isinstance(stall_ms, int) or stall_ms < 0:
             raise ValueError("stall_ms must be a whole number of ms >= 0, not %r" % (stall_ms,))
         self.fail_every, self.fail_stall_ms = every, stall_ms
