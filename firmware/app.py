@@ -70,6 +70,7 @@ class App:
         else:
             self.ring.push(frame, now)
         self.poll_button(now)
+        hal.clock.keep(now)  # UTC stays right past the 6.2-day tick range (clock.py)
         self.write(now, now + self.interval_ms * 3 // 4)
         for svc in self.services:
             svc.poll(now)

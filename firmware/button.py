@@ -1,6 +1,17 @@
-# Record button: the pin IRQ only stores the edge's tick into preallocated
-# state (ESP32 pin IRQs are soft and the handler must not allocate); all
-# debouncing and gesture logic runs in the main loop, from poll().
+# Record button: the pin IRQ only stores the tick and the pin level into
+# preallocated state (ESP32 pin IRQs are soft and the handler must not
+# allocate); all debouncing and gesture logic runs in the main loop, from
+# poll().
+#
+# Soft IRQs run between bytecodes (ports/esp32/machine_pin.c, py/scheduler.c
+# v1.27.0): an edge during a blocking C call (a camera capture that waits
+# for its 4 s timeout, a long SD or UART write) reaches the handler only when
+# the call returns, so its tick is late. A press and release both inside
+# one call arrive as two edges with the same tick: timed, that is a glitch
+# shorter than the debounce. The level the handler reads tells them apart:
+# a handler that already sees the level its edge's partner restored ran
+# after both edges, so the pulse's length is unknown, not short. Such a
+# pulse from a released button is reported as a press and release (a tap).
 #
 # Gestures: PRESS as soon as a press is stable, RELEASE with how long it was
 # held, HOLD once a press has stayed down, with no bounce at all, for hold_ms.
@@ -28,6 +39,7 @@ class Button:
         self.debounce_ms = debounce_ms
         self.hold_ms = hold_ms
         self.edges = array.array("i", bytearray(4 * _QLEN))
+        self.levels = bytearray(_QLEN)  # the pin level each handler saw
         self.w = 0  # edges written by the IRQ handler
         self.r = 0  # edges consumed by poll()
         self.lost = 0  # edges that overflowed the queue
@@ -37,6 +49,7 @@ class Button:
         self.raw_t = 0  # time of the last edge
         self.in_burst = False
         self.burst_t = 0  # first edge since the level was last stable
+        self.burst_late = False  # an edge of this burst was reported late
         self.down = False  # debounced state
         self.press_t = 0
         self.hold_fired = False
@@ -45,8 +58,10 @@ class Button:
         self.held_ms = 0  # with RELEASE: how long the press lasted
 
     def irq(self, pin):
-        # Soft IRQ handler: one store into a preallocated array, no allocation.
-        self.edges[self.w & (_QLEN - 1)] = self._ticks()
+        # Soft IRQ handler: stores into preallocated arrays, no allocation.
+        i = self.w & (_QLEN - 1)
+        self.edges[i] = self._ticks()
+        self.levels[i] = pin.value()
         self.w += 1
 
     def attach(self, pin):
@@ -77,19 +92,24 @@ class Button:
             self.lost += pending - _QLEN
             self.r = self.w - _QLEN
         while self.r != self.w:
-            t = self.edges[self.r & (_QLEN - 1)]
+            i = self.r & (_QLEN - 1)
+            t = self.edges[i]
             self.r += 1
             self._advance(t)
             self._toggle(t)
+            if (self.levels[i] == self.active) != self.raw:
+                self.burst_late = True  # the next edge came before this handler ran
         if pressed != self.raw:  # an edge the queue lost (or not yet run)
             self._advance(now)
             self._toggle(now)
+            self.burst_late = True
         self._advance(now)
 
     def _toggle(self, t):
         if not self.in_burst:
             self.in_burst = True
             self.burst_t = t
+            self.burst_late = False
         self.raw = not self.raw
         self.raw_t = t
 
@@ -98,12 +118,19 @@ class Button:
         quiet = _diff(t, self.raw_t)
         if quiet < self.debounce_ms:
             return
-        self.in_burst = False
+        burst, self.in_burst = self.in_burst, False
         if not self.armed:
             if not self.raw:
                 self.armed = True  # released at least once since boot
             return
-        if self.raw != self.down:
+        if burst and self.burst_late and not self.raw and not self.down:
+            # Released to released, with edges reported late: a press hidden
+            # in a blocking call. Its length is unknown (held_ms: the ticks
+            # the edges got, a lower bound).
+            self.press_t = self.burst_t
+            self.events.append((PRESS, self.burst_t, 0))
+            self.events.append((RELEASE, self.raw_t, _diff(self.raw_t, self.burst_t)))
+        elif self.raw != self.down:
             self.down = self.raw
             if self.down:
                 self.press_t = self.burst_t

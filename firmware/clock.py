@@ -1,7 +1,14 @@
 # Device clock: monotonic ticks for timing, plus UTC once the host has set
 # it. Ticks come from a function (the HAL's), so tests use synthetic time.
+#
+# time.ticks_ms() wraps every 2**30 ms (12.4 days) on MicroPython ports
+# (extmod/modtime.c v1.27.0: MICROPY_PY_TIME_TICKS_PERIOD, 30-bit small
+# ints), and a tick difference is only right within +-2**29 ms (6.2 days).
+# So UTC is kept as an anchor (UTC ms at one tick) that keep() moves forward
+# every REANCHOR_MS; the capture loop calls keep() every frame.
 
 UNIX_2024 = 1704067200  # an RTC before this was never set
+REANCHOR_MS = 1 << 26  # 18.6 h: far inside the 6.2 days a tick difference covers
 
 
 class Clock:
@@ -30,11 +37,27 @@ class Clock:
             self.rtc_set(unix_ms)
         return old
 
+    def keep(self, now=None):
+        """Move the anchor up to now once it is REANCHOR_MS old, so ticks
+        stay within range of it however long the board runs. Cheap (no
+        allocation) until it moves; call at least every few days."""
+        if self.base_unix_ms is None:
+            return
+        if now is None:
+            now = self.ticks_ms()
+        d = (now - self.base_ticks) & 0x3FFFFFFF
+        if d >= 0x20000000:
+            d -= 0x40000000
+        if d >= REANCHOR_MS:
+            self.base_unix_ms += d
+            self.base_ticks = now
+
     def unix_ms(self, ticks=None):
         if self.base_unix_ms is None:
             return None
         if ticks is None:
             ticks = self.ticks_ms()
+            self.keep(ticks)
         d = (ticks - self.base_ticks) & 0x3FFFFFFF
         if d >= 0x20000000:
             d -= 0x40000000

@@ -55,7 +55,9 @@ class _LemarivaCamera:
         self.cam = cam
 
     def capture(self):
-        return self.cam.capture()
+        # It returns False on a failed capture (its src/modcamera.c); the
+        # loop expects None, as cnadler86's driver gives.
+        return self.cam.capture() or None
 
 
 def open_camera(board, settings):

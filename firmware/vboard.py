@@ -21,7 +21,7 @@ import time
 import vfs
 
 import clock
-from hal_virtual import VirtualPin, _makedirs
+from hal_virtual import VirtualPin, _makedirs, signed_frame_buffer
 from vboard_bdev import CardImage, FlashPartition
 
 ENV = "BODYCAM_VBOARD"  # the simulator's socket folder
@@ -146,11 +146,15 @@ class Link:
 
     def _message(self, m, now_ms):
         if m["op"] == "pin":
+            # Edge times count from "at", the board time the simulator sent
+            # them (so an edge can fall inside a blocking call, during which
+            # this message waits unread), else from now.
+            at = m.get("at", now_ms)
             edges = m["edges"]
             for i in range(len(edges)):
                 off, level = edges[i]
                 mid = m.get("id") if i == len(edges) - 1 else None
-                self.edges.append([now_ms + off, m["pin"], level, mid])
+                self.edges.append([at + off, m["pin"], level, mid])
             self.edges.sort(key=lambda e: e[0])
 
     def _edge(self, t, gpio, level):
@@ -164,6 +168,39 @@ class Link:
         finally:
             self.irq_t = None
 
+    # --- blocking C calls --------------------------------------------------
+    # On the ESP32 pin IRQs are soft: the handler runs between bytecodes,
+    # so edges during a blocking C call (esp_camera_fb_get waiting out its
+    # timeout, a long write) reach it only when the call returns
+    # (ports/esp32/machine_pin.c and py/scheduler.c, v1.27.0). The virtual
+    # HAL brackets its stand-ins for such calls with these two.
+    def c_call_begin(self):
+        # Edges already due ran between the bytecodes before the call.
+        self.service(self.board_us() // 1000)
+
+    def c_call_end(self, blocked=True):
+        """blocked: the chip would have spent the whole time since
+        c_call_begin() in C (False: only this stand-in was slow, e.g. the
+        simulated sensor pacing its frames), so the edges of that time are
+        queued on the pins and their handlers run now, reading this time
+        and the pins' levels now."""
+        now = self.board_us() // 1000
+        if not blocked:
+            self.service(now)
+            return
+        pins = list(self.pins.values())
+        for pin in pins:
+            pin.block()
+        try:
+            self.service(now)
+        finally:
+            self.irq_t = now
+            try:
+                for pin in pins:
+                    pin.unblock()
+            finally:
+                self.irq_t = None
+
     def pin(self, gpio, level=1):
         if gpio not in self.pins:
             self.pins[gpio] = VirtualPin(level)
@@ -171,17 +208,23 @@ class Link:
 
 
 class SensorCamera:
-    """The OV2640 behind cnadler86's Camera API: capture() returns a
-    memoryview into one frame buffer (width*height/5 bytes, the driver's
-    limit) that the next capture overwrites."""
+    """The OV2640 behind cnadler86's Camera API (src/modcamera.c v0.6.0,
+    mp_camera_hal_capture): capture() returns a signed ('b') memoryview
+    into one frame buffer (width*height/5 bytes, the driver's limit) that
+    the next capture overwrites, or None when esp_camera_fb_get() gives up
+    (the simulator's sensor then has already held us for the driver's
+    timeout). A failed capture is a blocking C call: pin IRQs wait for its
+    end."""
 
     def __init__(self, link, framesize, fps, quality):
         w, h = FRAMESIZES[framesize]
-        self.fb = bytearray(w * h // 5)
+        self.link = link
+        self.fb = signed_frame_buffer(w * h // 5)
         self.mv = memoryview(self.fb)
         self.hdr = bytearray(12)
         self.seq = -1  # sensor frame number of the last capture
         self.t_ms = 0  # its capture time (board ms)
+        self.failed = 0  # captures that returned None
         self.sock = _unix_socket(link.dir + "/cam")
         self.sock.write(("S%s %d %d\n" % (framesize, fps, quality)).encode())
         reply = self.sock.readline()
@@ -197,17 +240,28 @@ class SensorCamera:
             got += r
 
     def capture(self):
-        self.sock.write(b"C")
-        self._read(memoryview(self.hdr), 12)
-        n, seq, t = struct.unpack("<IIi", self.hdr)
-        if n == 0:
-            raise OSError("camera: capture failed (%d)" % seq)
-        if n > len(self.fb):
-            raise OSError("camera: frame of %d bytes exceeds the %d-byte buffer" % (n, len(self.fb)))
-        self._read(self.mv, n)
-        self.seq = seq
-        self.t_ms = t
-        return self.mv[:n]
+        # A good capture returns at once on the chip: the driver's DMA task
+        # keeps the newest frame queued (esp32-camera driver/cam_hal.c, LATEST
+        # grab mode), so the simulated sensor's wait for its next frame is
+        # not a blocking call. A failed one is: fb_get waits its 4 s out in C.
+        self.link.c_call_begin()
+        failed = False
+        try:
+            self.sock.write(b"C")
+            self._read(memoryview(self.hdr), 12)
+            n, seq, t = struct.unpack("<IIi", self.hdr)
+            if n == 0:
+                failed = True
+                self.failed += 1
+                return None  # esp_camera_fb_get() returned NULL
+            if n > len(self.fb):
+                raise OSError("camera: frame of %d bytes exceeds the %d-byte buffer" % (n, len(self.fb)))
+            self._read(self.mv, n)
+            self.seq = seq
+            self.t_ms = t
+            return self.mv[:n]
+        finally:
+            self.link.c_call_end(failed)
 
     def deinit(self):
         self.sock.close()

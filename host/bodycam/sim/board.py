@@ -411,7 +411,10 @@ class VirtualBoard:
         mid = next(self._pin_ids)
         ev = threading.Event()
         self._pin_waits[mid] = ev
-        sent = self.control.send({"op": "pin", "pin": self.profile["button"]["pin"], "edges": edges, "id": mid})
+        # "at": board time now, so the edges happen when they should even if
+        # the firmware reads this late (it is inside a blocking call).
+        sent = self.control.send({"op": "pin", "pin": self.profile["button"]["pin"], "edges": edges, "id": mid,
+                                  "at": self.clock.ms()})
         if wait_ms is not None:
             wall = self.clock.wall_seconds(wait_ms)
             if sent:
@@ -446,6 +449,18 @@ class VirtualBoard:
 
     def tap(self):
         self.hold(150)
+
+    # --- the camera -----------------------------------------------------------------------
+    def camera_faults(self, every=0, stall_ms=None):
+        """Make every Nth capture fail as on the ESP32 (0: none): the driver
+        waits stall_ms (default its 4000 ms timeout) and capture() returns
+        None. Counted in sensor.failures; kept across reboots."""
+        from bodycam.sim.sensor import FB_GET_TIMEOUT_MS
+        try:
+            self.sensor.fail(every, FB_GET_TIMEOUT_MS if stall_ms is None else stall_ms)
+        except ValueError as e:
+            raise SimError("camera faults: %s" % e)
+        self.log("camera: %s" % ("1 capture in %d fails" % every if every else "captures no longer fail"))
 
     # --- time ------------------------------------------------------------------------------
     def board_ms(self):

@@ -5,7 +5,15 @@ when it already has it (GrabMode.LATEST): frames come at the configured fps
 in board time. Frame k is exposed at t0 + k * 1000/fps and carries its
 number and time in the picture. The next frame is rendered ahead in a
 worker thread, so a capture costs no rendering time when the firmware keeps
-pace."""
+pace.
+
+Faults: fail(every=N) makes every Nth capture fail as the ESP32 driver's do:
+no frame reaches the driver, esp_camera_fb_get() waits FB_GET_TIMEOUT
+(4000 ms, esp32-camera driver/esp_camera.c) and returns NULL, and
+cnadler86's capture() returns None (src/modcamera.c v0.6.0,
+mp_camera_hal_capture). The frames the sensor made meanwhile are lost."""
+import collections
+import hashlib
 import struct
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +23,9 @@ from bodycam.sim.scene import Scene
 
 ERR_CONFIG = 1
 ERR_OVERFLOW = 2  # frame larger than the driver's buffer (width*height/5)
+ERR_TIMEOUT = 3  # no frame within the driver's timeout
+FB_GET_TIMEOUT_MS = 4000  # esp32-camera driver/esp_camera.c FB_GET_TIMEOUT
+SERVED_KEPT = 4096  # digests of the last frames served, for tests
 
 
 class Sensor:
@@ -24,7 +35,19 @@ class Sensor:
         self._scenes = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vboard-render")
+        self.fail_every = 0  # every Nth capture fails (0: none); kept across boots
+        self.fail_stall_ms = FB_GET_TIMEOUT_MS
         self.reset_stats()
+
+    def fail(self, every=0, stall_ms=FB_GET_TIMEOUT_MS):
+        """Make every Nth capture fail (0: none), each after stall_ms of
+        board time (the driver's 4000 ms timeout by default)."""
+        if not isinstance(every, int) or every < 0:
+            raise ValueError("every must be 0 (no failures) or a whole number >= 1 (1: a dead camera), not %r"
+                             % (every,))
+        if not isinstance(stall_ms, int) or stall_ms < 0:
+            raise ValueError("stall_ms must be a whole number of ms >= 0, not %r" % (stall_ms,))
+        self.fail_every, self.fail_stall_ms = every, stall_ms
 
     def reset_stats(self):
         self.config = None  # (framesize, fps, quality) of the running camera
@@ -34,6 +57,11 @@ class Sensor:
         self.last_seq = -1
         self.bytes = 0
         self.overflows = 0
+        self.requests = 0  # captures asked for since the last boot
+        self.failures = 0  # of them, failed (the firmware got None)
+        self.stalling = None  # board ms a failing capture began waiting, while it waits
+        # (frame number, board ms, SHA-256) of the frames served, newest last
+        self.served = collections.deque(maxlen=SERVED_KEPT)
 
     def scene(self, framesize, quality):
         key = (framesize, quality)
@@ -66,6 +94,15 @@ class Sensor:
         while True:
             if not f.read(1):
                 return
+            self.requests += 1
+            if self.fail_every and self.requests % self.fail_every == 0:
+                # No frame arrives: the driver gives up after its timeout.
+                self.stalling = self.clock.ms()
+                self.clock.sleep(self.fail_stall_ms)
+                self.stalling = None
+                self.failures += 1
+                conn.sendall(struct.pack("<IIi", 0, ERR_TIMEOUT, self.clock.ms()))
+                continue
             now = self.clock.ms()
             k = max(last + 1, int((now - t0) // period))
             t = int(t0 + k * period)
@@ -80,6 +117,7 @@ class Sensor:
                 conn.sendall(struct.pack("<IIi", 0, ERR_OVERFLOW, t))
             else:
                 conn.sendall(struct.pack("<IIi", len(data), k, t) + data)
+                self.served.append((k, t, hashlib.sha256(data).hexdigest()))
                 self.frames += 1
                 self.bytes += len(data)
                 if self.first_ms is None:
