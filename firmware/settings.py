@@ -69,7 +69,7 @@ def validate(d):
         if not isinstance(full, int) or isinstance(full, bool) or full < 0 or full > pre:
             near = 0 if isinstance(full, int) and full < 0 else pre
             raise SettingsError("setting 'preroll_full_s' must be a whole number from 0 to the pre-roll (%d s), "
-                                "not %r: the nearest that works is %d" % (pre, full, near))
+                                "not %r: the nearest allowed is %d" % (pre, full, near))
     return out
 
 
