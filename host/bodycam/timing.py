@@ -235,8 +235,10 @@ def judge_stretches(rep, sidecar, fm, fps):
                 problems.append("frame rate: %s has %.2f fps, below the %.2f fps it was thinned to"
                                 % (where, row["fps"], set_fps))
             if row["largest_gap_ms"] > DEFAULT_MAX_GAP_INTERVALS * every * nominal:
-                problems.append("gap: %s has no frame for %d ms (thinned to every %d: limit %d ms)"
-                                % (where, row["largest_gap_ms"], every, DEFAULT_MAX_GAP_INTERVALS * every * nominal))
+                problems.append("gap: %s has no frame for %d ms (%s: limit %d ms)"
+                                % (where, row["largest_gap_ms"],
+                                   "thinned to every %d" % every if every > 1 else "every frame kept",
+                                   DEFAULT_MAX_GAP_INTERVALS * every * nominal))
         if every > 1:
             if full_s is None:
                 problems.append("thinning: %s kept every %d frame(s) but preroll_full_s is not set" % (where, every))
