@@ -35,14 +35,15 @@ def frames():
     return out
 
 
-def bench_push(fs):
-    ring = FrameRing(2 * 1024 * 1024, 2048)
+def bench_push(fs, levels=None):
+    # levels: thinning levels (every frame / 2nd / 4th / 8th), full_ms 10 s
+    ring = FrameRing(2 * 1024 * 1024, 2048, levels, 10000 if levels else 0)
     gc.collect()
     gc.disable()
     a0 = gc.mem_alloc()
     t0 = time.ticks_us()
     for i in range(N):
-        ring.push(fs[i & 7], i)
+        ring.push(fs[i & 7], i * 100)
     dt = time.ticks_diff(time.ticks_us(), t0)
     alloc = gc.mem_alloc() - a0
     gc.enable()
@@ -162,6 +163,8 @@ if len(sys.argv) > 1 and sys.argv[1] == "capacity":
 fs = frames()
 bench_push(fs)  # warm-up
 push_us, alloc = bench_push(fs)
+LEVELS = (700000, 350000, 350000, 2 * 1024 * 1024 - 1400000)
+thin_us, thin_alloc = bench_push(fs, LEVELS)
 copy_us = bench_copy(fs)
 frames_written, rec_us, avi_bytes = bench_recorder(fs)
 print(json.dumps({
@@ -170,6 +173,9 @@ print(json.dumps({
     "push_us_per_frame": push_us / N,
     "bare_copy_us_per_frame": copy_us / N,
     "push_vs_bare_copy": push_us / copy_us,
+    # the same with four thinning levels (settings.preroll_full_s)
+    "thinning_push_us_per_frame": thin_us / N,
+    "thinning_bytes_allocated_per_push": thin_alloc / N,
     # The fixed interpreter cost of push() beyond the copy. On the host the
     # copy itself is a ~0.5 us memcpy, so the ratio above is mostly this
     # overhead; on an ESP32 the same 14 KB copy into PSRAM (~20 MB/s) takes
