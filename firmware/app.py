@@ -18,7 +18,7 @@ class App:
         self.settings = s
         p = cfg.plan(board["psram_bytes"], s)
         self.plan = p
-        self.ring = FrameRing(p["ring_bytes"], p["slots"])
+        self.ring = FrameRing(p["ring_bytes"], p["slots"], p.get("level_bytes"), p.get("full_ms", 0))
         b = board["button"]
         self.button = btn.Button(hal.ticks_ms, active_low=b["active_low"], hold_ms=s["hold_ms"])
         self.button.attach(hal.button_pin)

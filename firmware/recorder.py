@@ -131,6 +131,9 @@ class Recorder:
         done = 0
         while done < max_frames and self.next <= last:
             seq = self.next
+            if ring.thinned(seq):  # pre-roll thinning dropped it (ring.py): not a lost frame
+                self.next = seq + 1
+                continue
             t = ring.time_of(seq)
             rel = _ticks_diff(t, self.press_t)
             if rel < 0:
@@ -240,6 +243,8 @@ class Recorder:
                       "press_ticks_ms": self.press_t},
             "preroll_ms": self.preroll_ms,
             "first_seq": self.first_seq,
+            # Which pre-roll stretch kept every Nth frame (sealed with the rest).
+            "preroll_stretches": self.ring.stretches(self.first_seq, self.press_t),
         }
 
     def _meta(self):

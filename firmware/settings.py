@@ -29,6 +29,7 @@ DEFAULTS = {
     "hold_ms": 3000,
     "jpeg_quality": 85,
     "fb_count": 2,
+    "preroll_full_s": None,  # None: no thinning (docs/preroll.md)
 }
 
 # name: (min, max) for whole-number settings
@@ -62,6 +63,13 @@ def validate(d):
         lo, hi = RANGES[k]
         if not isinstance(v, int) or isinstance(v, bool) or v < lo or v > hi:
             raise SettingsError("setting '%s' must be a whole number from %d to %d, not %r" % (k, lo, hi, v))
+    full = out["preroll_full_s"]
+    if full is not None:
+        pre = out["preroll_s"]
+        if not isinstance(full, int) or isinstance(full, bool) or full < 0 or full > pre:
+            near = 0 if isinstance(full, int) and full < 0 else pre
+            raise SettingsError("setting 'preroll_full_s' must be a whole number from 0 to the pre-roll (%d s), "
+                                "not %r: the nearest allowed is %d" % (pre, full, near))
     return out
 
 
@@ -94,43 +102,145 @@ def ring_budget(psram_bytes, framesize, fb_count):
     return heap_bytes(psram_bytes, framesize, fb_count) - HEAP_RESERVE
 
 
+def frame_bytes(framesize):
+    # What the plan allows for one frame: typical size with the scene margin.
+    return FRAMESIZES[framesize][2] * SCENE_MARGIN
+
+
+def max_thinning(fps):
+    """Largest k such that keeping every 2**k-th frame stays >= 1 fps."""
+    k = 0
+    while fps >> (k + 1) >= 1:
+        k += 1
+    return k
+
+
+def staircase(framesize, fps, preroll_s, full_s, budget):
+    """The pre-roll's stretches, oldest first, as (from_s, to_s, every):
+    seconds before the press and keep-every-Nth. Without thinning (full_s
+    None, or the whole pre-roll fits at the camera's rate) one stretch at
+    every 1. With it: the last full_s at every 1, older seconds thinned as
+    little as the budget allows, oldest first (the oldest at every 2**k, the
+    rest at every 2**(k-1)). Returns (stretches, need_bytes, fits)."""
+    need = need_bytes(framesize, fps, preroll_s)
+    whole = [(preroll_s, 0, 1)] if preroll_s else []
+    if full_s is None or need <= budget or full_s >= preroll_s:
+        return whole, need, need <= budget
+    fb = frame_bytes(framesize)
+    old = preroll_s - full_s
+    base = (full_s + WRITER_SLACK_S) * fps
+    kmax = max_thinning(fps)
+    for k in range(1, kmax + 1):
+        need_k = int((base + old * fps / (1 << k)) * fb)
+        if need_k > budget and k < kmax:
+            continue
+        if need_k > budget:
+            return whole, need_k, False
+        # Spare bytes keep the youngest of the old seconds at 2**(k-1).
+        x = int((budget - need_k) / (fps / (1 << k) * fb))
+        x = min(x, old)
+        out = [(preroll_s, full_s + x, 1 << k), (full_s + x, full_s, 1 << (k - 1)), (full_s, 0, 1)]
+        merged = []
+        for a, b, e in out:
+            if a == b:
+                continue
+            if merged and merged[-1][2] == e:
+                merged[-1] = (merged[-1][0], b, e)
+            else:
+                merged.append((a, b, e))
+        need_k += int(x * fps / (1 << k) * fb)
+        return merged, need_k, True
+    return whole, need, False  # fps 1: nothing to thin
+
+
+def level_bytes(framesize, fps, preroll_s, stretches, ring):
+    """Bytes of each FrameRing level for these stretches, scaled to fill the
+    ring. Level L holds the frames whose seq has L trailing zero bits (the
+    top level: at least that many); it must keep them as long as some
+    stretch keeps every 2**j-th frame with j <= L. None: one level."""
+    top = 0
+    for _, _, e in stretches:
+        while (1 << top) < e:
+            top += 1
+    if top == 0:
+        return None
+    fb = frame_bytes(framesize)
+    want = []
+    for lev in range(top + 1):
+        keep_s = 0
+        for a, _, e in stretches:
+            if e <= (1 << lev) and a > keep_s:
+                keep_s = a
+        share = 1.0 / (1 << (lev + 1)) if lev < top else 1.0 / (1 << top)
+        b = keep_s * fps * share * fb
+        if lev == top:
+            b += WRITER_SLACK_S * fps * fb  # live frames while the pre-roll is written
+        want.append(b)
+    total = sum(want)
+    out = [int(ring * b / total) for b in want]
+    out[-1] += ring - sum(out)
+    return out
+
+
 def plan(psram_bytes, s):
     """s: validated settings. Returns a dict: fits, ring_bytes, slots and
-    the numbers behind them, plus what would fit when it does not."""
+    the numbers behind them, the pre-roll's stretches and rates, plus what
+    would fit when it does not."""
     fs, fps, pre, fb = s["framesize"], s["fps"], s["preroll_s"], s["fb_count"]
+    full = s.get("preroll_full_s")
     budget = ring_budget(psram_bytes, fs, fb)
-    need = need_bytes(fs, fps, pre)
+    stretches, need, fits = staircase(fs, fps, pre, full, budget)
     # The ring takes the whole budget, not just the typical need: busy scenes
     # make bigger JPEGs, and every spare byte is pre-roll kept for them.
     ring = s.get("ring_bytes") or max(budget, 0)
+    levels = level_bytes(fs, fps, pre, stretches, ring) if fits and ring > 0 else None
+    slots = ring // MIN_FRAME_BYTES + 16
+    if levels:
+        slots += (pre + WRITER_SLACK_S) * fps  # thinned frames keep their slot
     p = {
-        "framesize": fs, "fps": fps, "preroll_s": pre,
+        "framesize": fs, "fps": fps, "preroll_s": pre, "preroll_full_s": full,
         "typical_frame_bytes": FRAMESIZES[fs][2],
         "need_bytes": need, "budget_bytes": budget,
-        "ring_bytes": ring, "slots": ring // MIN_FRAME_BYTES + 16,
-        "fits": need <= budget and ring <= budget and ring > 0,
+        "ring_bytes": ring, "slots": slots,
+        "stretches": [{"from_s": -a, "to_s": -b, "every": e, "fps": fps / e} for a, b, e in stretches],
+        "level_bytes": levels, "full_ms": full * 1000 if levels else 0,
+        "fits": fits and ring <= budget and ring > 0,
     }
     if not p["fits"]:
         p["suggest"] = suggestions(psram_bytes, s)
     return p
 
 
+def _fits(psram_bytes, fs, fps, pre, full, fb):
+    if full is not None and full > pre:
+        full = pre
+    return staircase(fs, fps, pre, full, ring_budget(psram_bytes, fs, fb))[2]
+
+
 def suggestions(psram_bytes, s):
+    """The nearest settings that fit, changing one at a time."""
     fs, fps, pre, fb = s["framesize"], s["fps"], s["preroll_s"], s["fb_count"]
+    full = s.get("preroll_full_s")
     out = {}
     f = fps
-    while f > 1 and need_bytes(fs, f, pre) > ring_budget(psram_bytes, fs, fb):
+    while f > 1 and not _fits(psram_bytes, fs, f, pre, full, fb):
         f -= 1
-    if need_bytes(fs, f, pre) <= ring_budget(psram_bytes, fs, fb):
+    if _fits(psram_bytes, fs, f, pre, full, fb):
         out["fps"] = f
     p = pre
-    while p > 0 and need_bytes(fs, fps, p) > ring_budget(psram_bytes, fs, fb):
+    while p > 0 and not _fits(psram_bytes, fs, fps, p, full, fb):
         p -= 1
-    if need_bytes(fs, fps, p) <= ring_budget(psram_bytes, fs, fb):
+    if _fits(psram_bytes, fs, fps, p, full, fb):
         out["preroll_s"] = p
+    if full is not None or pre:
+        k = pre if full is None else full  # thinning, when it was off, keeps the most full-rate seconds
+        while k > 0 and not _fits(psram_bytes, fs, fps, pre, k, fb):
+            k -= 1
+        if _fits(psram_bytes, fs, fps, pre, k, fb):
+            out["preroll_full_s"] = k
     best = None
     for name in FRAMESIZES:
-        if need_bytes(name, fps, pre) <= ring_budget(psram_bytes, name, fb):
+        if _fits(psram_bytes, name, fps, pre, full, fb):
             if best is None or FRAMESIZES[name][0] * FRAMESIZES[name][1] > FRAMESIZES[best][0] * FRAMESIZES[best][1]:
                 best = name
     if best:

@@ -26,10 +26,23 @@ def add_settings_arguments(p):
     g = p.add_argument_group("recording settings (config.json)")
     g.add_argument("--preroll", dest="preroll_s", type=int, help="pre-roll seconds, 0-120 (default %d)" % s.DEFAULTS["preroll_s"])
     g.add_argument("--fps", type=int, help="frames per second (default %d)" % s.DEFAULTS["fps"])
+    g.add_argument("--preroll-full", dest="preroll_full_s", type=_seconds_or_off, metavar="S",
+                   help="keep every frame of the last S pre-roll seconds, thin older ones when the whole "
+                        "pre-roll does not fit (docs/preroll.md); 'off' for no thinning (default off)")
     g.add_argument("--framesize", choices=list(s.FRAMESIZES), help="camera frame size (default %s)" % s.DEFAULTS["framesize"])
     g.add_argument("--hold-ms", dest="hold_ms", type=int, help="button hold that stops a recording, ms (default %d)" % s.DEFAULTS["hold_ms"])
     g.add_argument("--jpeg-quality", dest="jpeg_quality", type=int, help="JPEG quality 10-100, higher is better (default %d)" % s.DEFAULTS["jpeg_quality"])
     g.add_argument("--fb-count", dest="fb_count", type=int, help="camera frame buffers 1-3 (default %d)" % s.DEFAULTS["fb_count"])
+
+
+def _seconds_or_off(v):
+    if v == "off":
+        return v
+    try:
+        return int(v)
+    except ValueError:
+        import argparse
+        raise argparse.ArgumentTypeError("expected whole seconds or 'off', not %r" % v)
 
 
 def add_deploy_arguments(p):

@@ -45,6 +45,11 @@ def choose_settings(board_id, given, current):
             base = {}
     want = dict(base)
     want.update({k: v for k, v in given.items() if v is not None})
+    if want.get("preroll_full_s") == "off":  # `--preroll-full off`: no thinning
+        want["preroll_full_s"] = None
+    elif given.get("preroll_full_s") is None and want.get("preroll_full_s") is not None \
+            and want["preroll_full_s"] > want.get("preroll_s", s.DEFAULTS["preroll_s"]):
+        want["preroll_full_s"] = want.get("preroll_s", s.DEFAULTS["preroll_s"])  # kept, under a shorter pre-roll
     settings = s.validate(want)
     board = load_board(board_id)
     p = s.plan(board["psram_bytes"], settings)

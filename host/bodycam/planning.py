@@ -17,6 +17,8 @@ def describe(board, p):
         alts.append("--framesize %s" % sug["framesize"])
     if "preroll_s" in sug:
         alts.append("--preroll %d" % sug["preroll_s"])
+    if "preroll_full_s" in sug:
+        alts.append("--preroll-full %d" % sug["preroll_full_s"])
     if alts:
         lines.append("would fit (change one): " + ", or ".join(alts))
     elif not p["fits"]:

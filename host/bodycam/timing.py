@@ -147,8 +147,13 @@ def analyse(sidecar, avi, preroll_s=None, fps=None, max_gap_ms=None, max_delay_m
         problems.append("pre-roll: only %.2f s kept before the press, %.2f s required"
                         % (rep["preroll_ms"] / 1000.0, need_pre_ms / 1000.0))
 
+    # Thinned pre-roll is judged stretch by stretch against its own rate;
+    # the rate, gap and window checks below cover the full-rate frames.
+    i0 = full_rate_start(fm, sidecar)
+    problems.extend(judge_stretches(rep, sidecar, fm, target_fps))
+    fr = fm[i0:]
     # Intervals: rate, jitter, gaps.
-    iv = [fm[i + 1] - fm[i] for i in range(n - 1)]
+    iv = [fr[i + 1] - fr[i] for i in range(len(fr) - 1)]
     if iv:
         mean = sum(iv) / len(iv)
         var = sum((x - mean) ** 2 for x in iv) / len(iv)
@@ -156,12 +161,13 @@ def analyse(sidecar, avi, preroll_s=None, fps=None, max_gap_ms=None, max_delay_m
         at = iv.index(big)
         rep["interval_ms"] = {"mean": round(mean, 3), "min": min(iv), "max": big,
                               "jitter_std": round(math.sqrt(var), 3)}
-        rep["largest_gap"] = {"ms": big, "after_frame": at, "from_ms": fm[at], "to_ms": fm[at + 1]}
-        rep["fps_mean"] = round(1000.0 * len(iv) / rep["span_ms"], 3) if rep["span_ms"] > 0 else None
+        rep["largest_gap"] = {"ms": big, "after_frame": at + i0, "from_ms": fr[at], "to_ms": fr[at + 1]}
+        span = fr[-1] - fr[0]
+        rep["fps_mean"] = round(1000.0 * len(iv) / span, 3) if span > 0 else None
         back = [i for i, x in enumerate(iv) if x <= 0]
         if back:
             problems.append("frame times go backwards or repeat %d time(s) (first after frame %d at %+d ms)"
-                            % (len(back), back[0] + 1, fm[back[0]]))
+                            % (len(back), back[0] + 1 + i0, fr[back[0]]))
         if nominal:
             gaps = [(i, x) for i, x in enumerate(iv) if x > GAP_FACTOR * nominal]
             rep["gaps"] = len(gaps)
@@ -169,8 +175,8 @@ def analyse(sidecar, avi, preroll_s=None, fps=None, max_gap_ms=None, max_delay_m
             rep["jitter_vs_nominal_ms"] = round(max(abs(x - nominal) for x in iv), 3)
         if max_gap_ms is not None and big > max_gap_ms:
             problems.append("gap: no frame for %d ms from %+.2f s to %+.2f s (limit %d ms)"
-                            % (big, fm[at] / 1000.0, fm[at + 1] / 1000.0, max_gap_ms))
-    win = min_frames_in_window(fm, 1000)
+                            % (big, fr[at] / 1000.0, fr[at + 1] / 1000.0, max_gap_ms))
+    win = min_frames_in_window(fr, 1000)
     rep["fps_min_1s"] = win[0] if win else None
     rep["fps_min_1s_at_ms"] = win[1] if win else None
     if target_fps:
@@ -187,6 +193,63 @@ def analyse(sidecar, avi, preroll_s=None, fps=None, max_gap_ms=None, max_delay_m
     rep["dropped_total"] = sum(v for v in d.values() if isinstance(v, int))
     _avi_agreement(rep, sidecar, avi, fm)
     return rep
+
+
+def full_rate_start(fm, sidecar):
+    """Index of the first frame after the sidecar's last thinned pre-roll
+    stretch (every > 1): from there on every frame is kept. 0 if none."""
+    last = None
+    for st in sidecar.get("preroll_stretches") or []:
+        if st.get("every", 1) > 1:
+            last = st["to_ms"]
+    if last is None:
+        return 0
+    i = 0
+    while i < len(fm) and fm[i] < last:
+        i += 1
+    return i
+
+
+def judge_stretches(rep, sidecar, fm, fps):
+    """Each pre-roll stretch of the sidecar (from its thinning record) with
+    its measured rate, into rep["preroll_stretches"]; returns the problems:
+    a stretch slower than it was thinned to, or with a gap; thinning below
+    1 fps, inside the last preroll_full_s, or with preroll_full_s not set."""
+    out = []
+    problems = []
+    stretches = sidecar.get("preroll_stretches")
+    if not stretches or not fps:
+        return problems
+    full_s = (sidecar.get("settings") or {}).get("preroll_full_s")
+    nominal = 1000.0 / fps
+    for st in stretches:
+        a, b, every = st["from_ms"], st["to_ms"], st.get("every", 1)
+        ts = [t for t in fm if a <= t <= b]
+        set_fps = float(fps) / every
+        row = {"from_ms": a, "to_ms": b, "every": every, "fps_set": round(set_fps, 3), "frames": len(ts)}
+        where = "pre-roll %+.2f s to %+.2f s" % (a / 1000.0, b / 1000.0)
+        if len(ts) > 1 and b > a:
+            row["fps"] = round(1000.0 * (len(ts) - 1) / (b - a), 3)
+            row["largest_gap_ms"] = max(ts[i + 1] - ts[i] for i in range(len(ts) - 1))
+            if row["fps"] < MEAN_FPS_TOLERANCE * set_fps:
+                problems.append("frame rate: %s has %.2f fps, below the %.2f fps it was thinned to"
+                                % (where, row["fps"], set_fps))
+            if row["largest_gap_ms"] > DEFAULT_MAX_GAP_INTERVALS * every * nominal:
+                problems.append("gap: %s has no frame for %d ms (%s: limit %d ms)"
+                                % (where, row["largest_gap_ms"],
+                                   "thinned to every %d" % every if every > 1 else "every frame kept",
+                                   DEFAULT_MAX_GAP_INTERVALS * every * nominal))
+        if every > 1:
+            if full_s is None:
+                problems.append("thinning: %s kept every %d frame(s) but preroll_full_s is not set" % (where, every))
+            elif b > -full_s * 1000 + GAP_FACTOR * nominal:
+                problems.append("thinning: %s kept every %d frame(s), inside the last %d s before the press "
+                                "that preroll_full_s keeps whole" % (where, every, full_s))
+            if set_fps < 1:
+                problems.append("thinning: %s was thinned to %.2f fps, below the 1 fps floor" % (where, set_fps))
+        out.append(row)
+    rep["preroll_stretches"] = out
+    return problems
 
 
 def min_frames_in_window(fm, window_ms):
@@ -302,6 +365,11 @@ def describe(rep):
         if t.get("fps"):
             s += "; %d fps set" % t["fps"]
         lines.append("  frame rate:       " + s)
+    for st in rep.get("preroll_stretches") or []:
+        lines.append("  pre-roll stretch: %+.2f s to %+.2f s: %s fps (every %s), %d frames%s" % (
+            st["from_ms"] / 1000.0, st["to_ms"] / 1000.0, "%.2f" % st["fps"] if "fps" in st else "-",
+            "frame" if st["every"] == 1 else "%d%s" % (st["every"], "nd" if st["every"] == 2 else "th"),
+            st["frames"], "; %.2f fps set" % st["fps_set"] if st["every"] > 1 else ""))
     iv = rep.get("interval_ms")
     if iv:
         g = rep["largest_gap"]

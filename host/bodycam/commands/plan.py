@@ -19,17 +19,31 @@ def add_arguments(p):
     p.add_argument("--fps", type=int, default=s.DEFAULTS["fps"], help="frames per second (default: %(default)s)")
     p.add_argument("--preroll", type=int, default=s.DEFAULTS["preroll_s"],
                    help="pre-roll seconds, 0-120 (default: %(default)s)")
+    p.add_argument("--preroll-full", dest="preroll_full", type=int, default=None, metavar="S",
+                   help="keep every frame of the last S pre-roll seconds and thin older ones (every 2nd, "
+                        "4th..., never below 1 fps) when the whole pre-roll does not fit (docs/preroll.md)")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
 
 
-def make_plan(board_id, framesize, fps, preroll):
+def make_plan(board_id, framesize, fps, preroll, preroll_full=None):
     s = shared("settings")
     board = load_board(board_id)
-    settings = s.validate({"framesize": framesize, "fps": fps, "preroll_s": preroll})
+    settings = s.validate({"framesize": framesize, "fps": fps, "preroll_s": preroll, "preroll_full_s": preroll_full})
     return board, settings, s.plan(board["psram_bytes"], settings)
 
 
+def describe_stretches(p):
+    """The pre-roll's effective rate per stretch, when it is thinned."""
+    st = p.get("stretches") or []
+    if not p["fits"] or not any(x["every"] > 1 for x in st):
+        return ""
+    return "\npre-roll, oldest first: " + "; ".join(
+        "%+d s to %s at %g fps%s" % (x["from_s"], "%+d s" % x["to_s"] if x["to_s"] else "the press", x["fps"],
+                                        " (every %d%s frame)" % (x["every"], "nd" if x["every"] == 2 else "th")
+                                        if x["every"] > 1 else " (every frame)") for x in st)
+
+
 def run(args):
-    board, _, p = make_plan(args.board, args.framesize, args.fps, args.preroll)
-    print(json.dumps(p, indent=2) if args.json else describe(board, p))
+    board, _, p = make_plan(args.board, args.framesize, args.fps, args.preroll, args.preroll_full)
+    print(json.dumps(p, indent=2) if args.json else describe(board, p) + describe_stretches(p))
     return 0 if p["fits"] else 1
