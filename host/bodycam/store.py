@@ -422,3 +422,48 @@ class EvidenceStore:
             self._call("GetObject %s" % key, self.s3.download_file, Bucket=self.bucket, Key=key,
                        Filename=os.path.join(dest, name))
         return dest
+
+
+# --- bodycam verify s3://BUCKET/PREFIX[/DEVICE] ------------------------------------------
+
+def _is_device_folder(names):
+    return any(n == AUDIT_NAME or n.upper().endswith(EVIDENCE_SUFFIXES) for n in names)
+
+
+def fetch_for_verify(url, dest):
+    """Copy what the store holds under url into dest for `bodycam verify`:
+    [(label, folder)], one per device (url may name one device, or a
+    prefix holding several)."""
+    st = EvidenceStore(url)
+    if _is_device_folder(st.list_names()):
+        return [(url.rstrip("/"), st.download_dir(None, dest))]
+    devices = st.list_devices()
+    if not devices:
+        raise FileNotFoundError("nothing under %s: no clips, no audit log, no device folders" % url)
+    return [("%s/%s" % (url.rstrip("/"), d), st.download_dir(d, os.path.join(dest, d))) for d in devices]
+
+
+def verify_url(url, keyset, as_json=False, out=print):
+    """`bodycam verify` on the store: the same report per device as for a
+    folder; exit status 0 only when every device's verdict is VERIFIED."""
+    import json
+    import tempfile
+
+    from bodycam import evidence
+    with tempfile.TemporaryDirectory(prefix="bodycam-verify-") as tmp:
+        reports = []
+        for label, folder in fetch_for_verify(url, tmp):
+            rep = evidence.verify_dir(folder, keyset)
+            rep.dir = label
+            reports.append((label, rep))
+    if as_json:
+        if len(reports) == 1:
+            out(json.dumps(reports[0][1].as_dict(), indent=2, sort_keys=True))
+        else:
+            out(json.dumps({label: rep.as_dict() for label, rep in reports}, indent=2, sort_keys=True))
+    else:
+        for label, rep in reports:
+            if len(reports) > 1:
+                out("== %s" % label)
+            out(evidence.describe(rep))
+    return 0 if all(rep.verdict == "VERIFIED" for _, rep in reports) else 1

@@ -7,8 +7,11 @@ from watching the USB serial adapters (bodycam.portfind): a new adapter
 gets a slot, one that disappears loses it.
 
 A device id belongs to one slot at a time: a second camera claiming the
-id of a camera already docked is refused, loudly, and not touched (two
-cameras with one key would mix their clips and chains)."""
+id of a camera docked in this run is refused, loudly, and not touched (two
+cameras with one key would mix their clips and chains). The claim lasts
+as long as the first camera's slot: the whole run for a --port, until it
+is unplugged for a watched adapter (so a camera moved to another dock
+slot is served there)."""
 import os
 import threading
 import time
@@ -51,7 +54,9 @@ class Station:
         """None if `slot` may serve `device`, else why not."""
         with self.lock:
             other = self.claims.get(device)
-            if other is not None and other is not slot and other.is_alive():
+            # Held while the other camera's slot exists: for its whole run on
+            # a --port, until it is unplugged on a watched adapter.
+            if other is not None and other is not slot and self.slots.get(other.port) is other:
                 msg = ("REFUSED: the camera on %s claims device id %s, which the camera on %s already has. Two "
                        "cameras with one device key would mix their clips and evidence chains, so this one is "
                        "not drained (nothing read, nothing deleted). Re-provision one of them with "
@@ -92,6 +97,7 @@ class Station:
         for port, s in list(self.slots.items()):
             if port not in present and not s.fixed and not s.is_alive():
                 del self.slots[port]
+                self.release(s)
                 self.event(s, "slot_gone")
 
     # --- the run -------------------------------------------------------------------------------

@@ -54,7 +54,7 @@ class Slot(threading.Thread):
         self.gone = False  # an auto-detected port that disappeared
         self.puller = None
         self.backoff = Backoff(station.backoff_first, station.backoff_most)
-        self._stop = threading.Event()
+        self._quit = threading.Event()
         self._rate_t = time.monotonic()
         self._rate_b = 0
 
@@ -88,21 +88,24 @@ class Slot(threading.Thread):
                 "last_error": self.errors[-1][1] if self.errors else None}
 
     def stop(self):
-        self._stop.set()
+        self._quit.set()
 
     def wait(self, seconds):
-        return self._stop.wait(seconds)
+        return self._quit.wait(seconds)
 
     # --- the job ---------------------------------------------------------------------------
     def run(self):
         try:
             self._run()
-        finally:
-            self.st.release(self)
+        except Exception as e:  # a bug must not leave the station waiting on this slot
+            self.outcome = "crashed"
+            self.set_state("done")
+            self.error("internal error: %r" % e)
+            raise
 
     def _run(self):
         give_up = None  # --once: when to stop retrying a camera that went away
-        while not self._stop.is_set():
+        while not self._quit.is_set():
             try:
                 done = self._session()
             except NoDeviceId as e:
