@@ -25,14 +25,10 @@ def start_server(port=None):
 
 
 def aws_env(monkeypatch, endpoint):
-    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    for v in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+    for v in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(v, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    for k, v in aws_env_dict(endpoint).items():
+        monkeypatch.setenv(k, v)
 
 
 @pytest.fixture(scope="module")
@@ -56,3 +52,10 @@ def new_bucket(s3, lock=True, versioning=True):
     if versioning and not lock:
         s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
     return name
+
+
+def aws_env_dict(endpoint):
+    """The environment aws_env() sets, as a dict (for scripts like bench/station.py)."""
+    return {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": "/nonexistent",
+            "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent"}

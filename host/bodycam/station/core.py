@@ -154,6 +154,9 @@ class Station:
             slots.append({"port": s.port, "device": s.device, "state": s.state, "outcome": s.outcome,
                           "pulled": s.totals["pulled"], "stored": s.totals["stored"],
                           "deleted": s.totals["deleted"], "busy": s.totals["busy"], "bytes": s.totals["bytes"],
+                          "baud": s.totals["baud"], "pull_seconds": round(s.totals["pull_seconds"], 3),
+                          "upload_bytes": s.totals["upload_bytes"],
+                          "upload_seconds": round(s.totals["upload_seconds"], 3),
                           "errors": [{"file": f or None, "error": e} for f, e in s.errors]})
         return {"slots": slots, "seconds": round(seconds, 3),
                 "bytes": sum(s["bytes"] for s in slots),

@@ -8,6 +8,7 @@ re-reads to the device's SHA-256 (the Puller's own check) AND the store,
 asked again right then, confirms the object (checksum and retention). The
 audit log, pulled last, goes up as a new version of AUDIT.LOG."""
 import os
+import time
 
 from bodycam.offload.pull import LOGS, Puller
 from bodycam.store import StoreError
@@ -20,7 +21,8 @@ class StationPuller(Puller):
         self.store = store
         self.note = note or (lambda event, **fields: None)
         self.current = None  # the file being pulled or uploaded, for the table
-        self.summary.update({"device": device, "stored": [], "store_errors": []})
+        self.summary.update({"device": device, "stored": [], "store_errors": [],
+                             "upload_bytes": 0, "upload_seconds": 0.0})
         self.confirmed = {}  # name -> the store's confirmation
 
     # --- hooks into the Puller's steps ---------------------------------------------
@@ -58,19 +60,26 @@ class StationPuller(Puller):
         path = os.path.join(self.out, name)
         self.current = name
         self.note("uploading", file=name)
+        t0 = time.monotonic()
         try:
             if log:
                 conf = self.store.put_log(self.device, path, self.local[name], name=name)
             else:
-                conf = self.store.put_clip(self.device, name, path, self.local[name])
+                conf = self.store.put_clip(self.device, name, path, self.local[name],
+                                           progress=self._uploaded)
         except StoreError as err:
             self.summary["store_errors"].append((name, str(err)))
             self.note("store_error", file=name, error=str(err))
             return None
+        finally:
+            self.summary["upload_seconds"] += time.monotonic() - t0
         self.confirmed[name] = conf
         self.summary["stored"].append(name)
         self.note("stored", file=name, key=conf["key"], version=conf["version"], retain_until=conf["retain_until"])
         return conf
+
+    def _uploaded(self, n):
+        self.summary["upload_bytes"] += n
 
     def _store_confirms(self, e):
         # Asked again right before the delete: what the store holds now.

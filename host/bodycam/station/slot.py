@@ -49,7 +49,8 @@ class Slot(threading.Thread):
         self.bytes = 0
         self.rate = 0.0
         self.errors = []  # (file or "", message), newest last
-        self.totals = {"pulled": [], "stored": [], "deleted": [], "present": [], "busy": [], "bytes": 0}
+        self.totals = {"pulled": [], "stored": [], "deleted": [], "present": [], "busy": [], "bytes": 0,
+                       "pull_seconds": 0.0, "upload_bytes": 0, "upload_seconds": 0.0, "baud": None}
         self.outcome = None  # of the last round: drained, store-pending, errors, gave-up, refused
         self.gone = False  # an auto-detected port that disappeared
         self.puller = None
@@ -207,5 +208,7 @@ class Slot(threading.Thread):
             for n in s.get(k, ()):
                 if n not in self.totals[k]:
                     self.totals[k].append(n)
-        self.totals["bytes"] += s.get("bytes", 0)
+        for k in ("bytes", "pull_seconds", "upload_bytes", "upload_seconds"):
+            self.totals[k] += s.get("seconds" if k == "pull_seconds" else k, 0)
+        self.totals["baud"] = s.get("baud") or self.totals["baud"]
         self.clip = None
