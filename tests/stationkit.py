@@ -2,7 +2,6 @@
 key.json on the flash, the same key in the host keyring), recording
 clips, for the station tests and bench/station.py."""
 import contextlib
-import os
 
 from bodycam import keys
 from bodycam.boards import load_board

@@ -5,7 +5,6 @@ Lock; the store going down, a camera unplugged mid-pull, two cameras
 claiming one device id, a camera with no device key."""
 import contextlib
 import json
-import os
 import threading
 import time
 

@@ -201,7 +201,7 @@ class EvidenceStore:
     # --- what the store says -----------------------------------------------------------
     def head(self, key, version=None):
         """HeadObject with checksums, or None when there is no such object."""
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
         kw = {"Bucket": self.bucket, "Key": key, "ChecksumMode": "ENABLED"}
         if version:
             kw["VersionId"] = version
@@ -211,11 +211,8 @@ class EvidenceStore:
             if _code(e) in ("404", "NoSuchKey", "NotFound", "NoSuchVersion") and not _transient(e):
                 return None
             raise StoreError("HeadObject %s on %s: %s" % (key, self.url, e)) from e
-        except Exception as e:
-            from botocore.exceptions import BotoCoreError
-            if isinstance(e, BotoCoreError):
-                raise StoreError("HeadObject %s on %s: %s" % (key, self.url, e)) from e
-            raise
+        except BotoCoreError as e:
+            raise StoreError("HeadObject %s on %s: %s" % (key, self.url, e)) from e
 
     def _checksum_matches(self, h, path, sha256_hex, size):
         got = h.get("ChecksumSHA256")

@@ -14,7 +14,7 @@ import os
 import threading
 import time
 
-from bodycam.offload.client import DockClient, DockError, LinkLost, PortGone, open_port
+from bodycam.offload.client import DockClient, LinkLost, PortGone, open_port
 from bodycam.station.identity import NoDeviceId, device_id
 from bodycam.station.puller import StationPuller
 from bodycam.store import StoreRefused
@@ -84,7 +84,8 @@ class Slot(threading.Thread):
             self.rate = (b - self._rate_b) / (now - self._rate_t)
             self._rate_t, self._rate_b = now, b
         clip = (p.current if p is not None else None) or self.clip
-        return {"port": self.port, "device": self.device, "clip": clip, "bytes": b, "rate": self.rate,
+        rate = self.rate if self.state in ("pulling", "uploading") else 0.0
+        return {"port": self.port, "device": self.device, "clip": clip, "bytes": b, "rate": rate,
                 "state": self.state, "errors": len(self.errors),
                 "last_error": self.errors[-1][1] if self.errors else None}
 
