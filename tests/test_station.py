@@ -4,6 +4,7 @@ into a folder and a real S3 API server (moto's server mode) with Object
 Lock; the store going down, a camera unplugged mid-pull, two cameras
 claiming one device id, a camera with no device key."""
 import contextlib
+import os
 import json
 import threading
 import time
@@ -227,3 +228,83 @@ def test_table_has_one_row_per_slot():
     assert lines[0].split() == ["PORT", "DEVICE", "CLIP", "BYTES", "RATE", "STATE", "ERRORS"]
     assert lines[1].split() == ["/dev/ttyUSB0", "bc-a", "BC000001.AVI", "1.5", "MB", "90.0", "kB/s", "pulling", "-"]
     assert lines[2].split() == ["/dev/ttyUSB1", "-", "-", "0", "B", "-", "lost", "2"]
+
+
+class PtyBridge:
+    """A serial device path (/dev/pts/N, as /dev/ttyUSB0 is one) wired to a
+    virtual board's RFC 2217 port at its boot baud: what the station finds
+    when it watches the USB adapters. close() is pulling the cable."""
+
+    def __init__(self, url):
+        import pty
+        import serial
+        self.master, slave = pty.openpty()
+        import tty
+        tty.setraw(slave)
+        self.path = os.ttyname(slave)
+        os.close(slave)
+        self.ser = serial.serial_for_url(url, baudrate=115200, timeout=0.02, do_not_open=True)
+        self.ser.dtr = self.ser.rts = False
+        self.ser.open()
+        self.alive = True
+        self.threads = [threading.Thread(target=f, daemon=True) for f in (self._down, self._up)]
+        for t in self.threads:
+            t.start()
+
+    def _down(self):
+        while self.alive:
+            try:
+                data = self.ser.read(4096)
+                if data:
+                    os.write(self.master, data)
+            except OSError:
+                return
+
+    def _up(self):
+        import select
+        while self.alive:
+            try:
+                r, _, _ = select.select([self.master], [], [], 0.05)
+                if r:
+                    self.ser.write(os.read(self.master, 4096))
+            except OSError:
+                time.sleep(0.02)  # nobody has the other end open just now
+
+    def close(self):
+        self.alive = False
+        for t in self.threads:
+            t.join(2)
+        self.ser.close()
+        os.close(self.master)
+
+
+def test_watching_adapters_adds_a_plugged_camera_and_drops_it_when_unplugged(tmp_path, keyring):
+    from serial.tools.list_ports_common import ListPortInfo
+    with provisioned_board(str(tmp_path / "board"), "bc-usb", keyring) as vb:
+        name = record(vb, 1000)
+        want = clip_bytes(vb, name)
+        bridge = PtyBridge(vb.port_url)
+        info = ListPortInfo(bridge.path, skip_link_detection=True)
+        info.vid, info.pid, info.product = 0x1A86, 0x7523, "USB Serial"
+        info.apply_usb_info()
+        plugged = []
+        ev = Events()
+        out = tmp_path / "out"
+        st = Station(str(out), comports=lambda: list(plugged), reporter=ev, poll=0.5, scan_every=0.2,
+                     backoff_first=0.2, backoff_most=0.5)
+        t = threading.Thread(target=st.run, daemon=True)
+        t.start()
+        try:
+            time.sleep(1)
+            assert st.slots == {}  # nothing plugged in, nothing to do
+            plugged.append(info)  # the camera's dock adapter appears
+            wait_for(lambda: (out / "bc-usb" / (name + ".AVI")).exists(), 90, "the clip from the watched port")
+            assert (out / "bc-usb" / (name + ".AVI")).read_bytes() == want[".AVI"]
+            assert [e["port"] for e in ev.of("slot")] == [bridge.path]
+            plugged.clear()  # unplugged: the port goes away
+            bridge.close()
+            wait_for(lambda: ev.of("slot_gone"), 60, "the slot to be dropped")
+            assert st.slots == {}
+        finally:
+            st.stop()
+            t.join(30)
