@@ -83,3 +83,11 @@ def test_esp32_uart_really_gets_close_to_each_rate():
     assert round(portfind.esp32_uart_rate(921600)) == 922190
     with pytest.raises(ValueError):
         portfind.esp32_uart_rate(90000000)
+
+
+def test_station_baud_option():
+    from bodycam.commands.station import _baud
+    assert _baud(None) is None and _baud("921600") == 921600
+    assert _baud("auto") is portfind.auto_baud
+    with pytest.raises(ValueError, match="auto"):
+        _baud("fast")
