@@ -144,3 +144,13 @@ def test_store_down_is_a_store_error(tmp_path, monkeypatch):
     path, sha = write(tmp_path / "BC000001.AVI", b"x")
     with pytest.raises(StoreError, match="cannot be reached|does not answer"):
         st.put_clip("bc-1", "BC000001.AVI", path, sha)
+
+
+def test_station_refuses_a_bucket_without_object_lock_before_touching_a_camera(s3, tmp_path, capsys):
+    from bodycam.cli import main
+    bucket = new_bucket(s3, lock=False)
+    rc = main(["station", "--out", str(tmp_path / "out"), "--store", "s3://%s/p" % bucket, "--retain-days", "10",
+               "--port", "rfc2217://127.0.0.1:9", "--once", "--json"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "has no Object Lock" in err and "--object-lock-enabled-for-bucket" in err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
