@@ -14,7 +14,8 @@ DESCRIPTION = (
 
 
 def add_arguments(p):
-    p.add_argument("dir", metavar="DIR", help="folder with the clips (BC*.AVI, BC*.JSON) and AUDIT.LOG")
+    p.add_argument("dir", metavar="DIR", help="folder with the clips (BC*.AVI, BC*.JSON) and AUDIT.LOG, "
+                                              "or s3://BUCKET/PREFIX[/DEVICE] in the evidence store")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--key", metavar="FILE",
                    help="key file: a keyring, a device key.json, or 64 hex digits (default: the keyring)")
@@ -44,6 +45,9 @@ def load_keys(args):
 
 def run(args):
     ks = load_keys(args)
+    if args.dir.startswith("s3://"):  # the evidence store (bodycam.store): same report, same exit codes
+        from bodycam.store import verify_url
+        return verify_url(args.dir, ks, args.json)
     rep = evidence.verify_dir(args.dir, ks)
     if args.json:
         print(json.dumps(rep.as_dict(), indent=2, sort_keys=True))

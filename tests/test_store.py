@@ -1,0 +1,156 @@
+"""The evidence store (bodycam.store) against a real S3 API server (moto's
+server mode, tests/s3server.py): keys, SHA-256 checksums checked by the
+store, Object Lock COMPLIANCE retention confirmed from HeadObject,
+locked versions that cannot be deleted or replaced, the audit log kept as
+versions, multipart uploads that resume, buckets refused with a clear
+message, and `bodycam verify s3://...`."""
+import base64
+import datetime
+import hashlib
+import os
+
+import pytest
+from botocore.exceptions import ClientError
+
+from bodycam import store as storemod
+from bodycam.store import EvidenceStore, StoreConflict, StoreError, StoreRefused
+from s3server import new_bucket, s3, s3_endpoint  # noqa: F401  (fixtures)
+
+
+def write(path, data):
+    with open(path, "wb") as f:
+        f.write(data)
+    return str(path), hashlib.sha256(data).hexdigest()
+
+
+def test_url_parsing():
+    assert storemod.parse_url("s3://b/p/q/") == ("b", "p/q")
+    assert storemod.parse_url("s3://b") == ("b", "")
+    with pytest.raises(ValueError, match="s3://BUCKET/PREFIX"):
+        storemod.parse_url("/tmp/x")
+
+
+def test_clip_goes_up_with_checksum_and_compliance_lock(s3, tmp_path):
+    bucket = new_bucket(s3)
+    st = EvidenceStore("s3://%s/station1" % bucket, retain_days=7)
+    data = os.urandom(50000)
+    path, sha = write(tmp_path / "BC000001.AVI", data)
+    conf = st.put_clip("bc-0001", "BC000001.AVI", path, sha)
+    assert conf["key"] == "station1/bc-0001/BC000001.AVI"
+    assert conf["lock"] == "COMPLIANCE" and conf["sha256"] == sha
+    # What the store itself says, asked directly.
+    h = s3.head_object(Bucket=bucket, Key=conf["key"], ChecksumMode="ENABLED")
+    assert h["ChecksumSHA256"] == base64.b64encode(hashlib.sha256(data).digest()).decode()
+    assert h["ObjectLockMode"] == "COMPLIANCE"
+    until = h["ObjectLockRetainUntilDate"]
+    now = datetime.datetime.now(datetime.timezone.utc)
+    assert datetime.timedelta(days=6, hours=23) < until - now <= datetime.timedelta(days=7)
+    assert s3.get_object(Bucket=bucket, Key=conf["key"])["Body"].read() == data
+    # The locked version can be neither deleted nor replaced.
+    with pytest.raises(ClientError) as e:
+        s3.delete_object(Bucket=bucket, Key=conf["key"], VersionId=conf["version"])
+    assert e.value.response["Error"]["Code"] == "AccessDenied"
+    s3.put_object(Bucket=bucket, Key=conf["key"], Body=b"forged")  # only adds a newer version...
+    old = s3.get_object(Bucket=bucket, Key=conf["key"], VersionId=conf["version"])
+    assert old["Body"].read() == data  # ...the locked one is intact
+    # and the station notices that the key now holds other bytes: not confirmed, not overwritten
+    with pytest.raises(StoreError, match="not confirmed"):
+        st.confirm("bc-0001", "BC000001.AVI", path, sha)
+    with pytest.raises(StoreConflict, match="not overwritten"):
+        st.put_clip("bc-0001", "BC000001.AVI", path, sha)
+
+
+def test_second_upload_of_the_same_clip_only_confirms(s3, tmp_path):
+    bucket = new_bucket(s3)
+    st = EvidenceStore("s3://%s/p" % bucket, retain_days=1)
+    path, sha = write(tmp_path / "BC000002.JSON", b'{"a": 1}')
+    a = st.put_clip("bc-2", "BC000002.JSON", path, sha)
+    b = st.put_clip("bc-2", "BC000002.JSON", path, sha)
+    assert a["version"] == b["version"]
+    vs = s3.list_object_versions(Bucket=bucket, Prefix="p/bc-2/")["Versions"]
+    assert len(vs) == 1
+
+
+def test_audit_log_is_versioned_never_overwritten(s3, tmp_path):
+    bucket = new_bucket(s3)
+    st = EvidenceStore("s3://%s/p" % bucket, retain_days=1)
+    first, sha1 = write(tmp_path / "AUDIT.LOG", b"entry 0\n")
+    c1 = st.put_log("bc-3", first, sha1)
+    again = st.put_log("bc-3", first, sha1)  # unchanged: no new version
+    assert again["version"] == c1["version"]
+    second, sha2 = write(tmp_path / "AUDIT.LOG", b"entry 0\nentry 1\n")
+    c2 = st.put_log("bc-3", second, sha2)
+    assert c2["version"] != c1["version"]
+    vs = s3.list_object_versions(Bucket=bucket, Prefix="p/bc-3/AUDIT.LOG")["Versions"]
+    assert sorted(v["Size"] for v in vs) == [8, 16]
+    assert s3.get_object(Bucket=bucket, Key="p/bc-3/AUDIT.LOG", VersionId=c1["version"])["Body"].read() == b"entry 0\n"
+
+
+def test_bucket_without_object_lock_is_refused_before_any_upload(s3, tmp_path):
+    bucket = new_bucket(s3, lock=False)
+    st = EvidenceStore("s3://%s/p" % bucket, retain_days=30)
+    path, sha = write(tmp_path / "BC000001.AVI", b"x" * 100)
+    with pytest.raises(StoreRefused, match="has no Object Lock.*create a bucket with Object Lock"):
+        st.put_clip("bc-1", "BC000001.AVI", path, sha)
+    assert s3.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
+    # Without retention asked for, a versioned bucket will do; an unversioned one will not.
+    EvidenceStore("s3://%s/p" % bucket).check()
+    plain = new_bucket(s3, lock=False, versioning=False)
+    with pytest.raises(StoreRefused, match="versioning"):
+        EvidenceStore("s3://%s/p" % plain).check()
+    with pytest.raises(StoreRefused, match="cannot use bucket"):
+        EvidenceStore("s3://no-such-bucket-here/p").check()
+
+
+def test_multipart_upload_resumes_and_is_confirmed_by_composite_checksum(s3, tmp_path, monkeypatch):
+    bucket = new_bucket(s3)
+    part = 5 * 1024 * 1024  # S3's smallest part
+    st = EvidenceStore("s3://%s/p" % bucket, retain_days=2, part_bytes=part, multipart_at=part)
+    data = os.urandom(2 * part + 12345)
+    path, sha = write(tmp_path / "BC000009.AVI", data)
+    # The first try dies after its first part went up (link to the store lost).
+    sent = []
+    real = st.s3.upload_part
+
+    def flaky(**kw):
+        if sent:
+            raise StoreError("connection reset")
+        sent.append(kw["PartNumber"])
+        return real(**kw)
+
+    monkeypatch.setattr(st.s3, "upload_part", flaky)
+    with pytest.raises(StoreError):
+        st.put_clip("bc-9", "BC000009.AVI", path, sha)
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads")
+    # The second run finds that upload and sends only the parts still missing.
+    again = []
+
+    def counting(**kw):
+        again.append(kw["PartNumber"])
+        return real(**kw)
+
+    monkeypatch.setattr(st.s3, "upload_part", counting)
+    conf = st.put_clip("bc-9", "BC000009.AVI", path, sha)
+    assert again == [2, 3]
+    assert conf["lock"] == "COMPLIANCE"
+    assert s3.get_object(Bucket=bucket, Key="p/bc-9/BC000009.AVI")["Body"].read() == data
+    assert not s3.list_multipart_uploads(Bucket=bucket).get("Uploads")
+
+
+def test_store_down_is_a_store_error(tmp_path, monkeypatch):
+    from s3server import aws_env, free_port
+    aws_env(monkeypatch, "http://127.0.0.1:%d" % free_port())
+    st = EvidenceStore("s3://anything/p", retain_days=1)
+    path, sha = write(tmp_path / "BC000001.AVI", b"x")
+    with pytest.raises(StoreError, match="cannot be reached|does not answer"):
+        st.put_clip("bc-1", "BC000001.AVI", path, sha)
+
+
+def test_station_refuses_a_bucket_without_object_lock_before_touching_a_camera(s3, tmp_path, capsys):
+    from bodycam.cli import main
+    bucket = new_bucket(s3, lock=False)
+    rc = main(["station", "--out", str(tmp_path / "out"), "--store", "s3://%s/p" % bucket, "--retain-days", "10",
+               "--port", "rfc2217://127.0.0.1:9", "--once", "--json"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "has no Object Lock" in err and "--object-lock-enabled-for-bucket" in err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
