@@ -5,20 +5,50 @@ import os
 from bodycam.resources import shared
 
 
-def add_port_argument(p, required=True):
-    """--port, defaulting to $BODYCAM_PORT. required=False leaves the check
-    to need_port(), after the command's other checks (deploy, flash)."""
+def add_port_argument(p):
+    """--port, defaulting to $BODYCAM_PORT, else found by need_port() (the
+    one USB serial adapter plugged in), after the command's other checks."""
     p.add_argument("--port", default=os.environ.get("BODYCAM_PORT"),
-                   required=required and "BODYCAM_PORT" not in os.environ,
                    help="serial port or pyserial URL: /dev/ttyUSB0, COM3, rfc2217://host:port (the virtual "
-                        "board), socket://host:port (default: $BODYCAM_PORT)")
+                        "board), socket://host:port (default: $BODYCAM_PORT, else the only USB serial "
+                        "adapter plugged in)")
 
 
 def need_port(args):
+    """The port to use: --port/$BODYCAM_PORT, else the one adapter plugged in
+    (named), a choice among several on a terminal, or an error saying what
+    to check (cable, driver, `bodycam sim`)."""
+    from bodycam import portfind
     from bodycam.cli import UserError
-    if not args.port:
-        raise UserError("no port: pass --port PORT (or set BODYCAM_PORT)")
+    try:
+        args.port = portfind.choose_port(args.port, ask=portfind.terminal_ask())
+    except portfind.NoPortError as e:
+        raise UserError(str(e))
     return args.port
+
+
+def baud_argument(value):
+    """--baud N or auto (argparse type): auto is the fastest rate the port's
+    adapter is known to carry (portfind.auto_baud), chosen once the port is."""
+    if value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        import argparse
+        raise argparse.ArgumentTypeError("takes a number (e.g. 921600) or auto, not %r" % value)
+
+
+def resolve_baud(baud, port, say=print):
+    """--baud auto -> a number for this port's adapter, or None (stay at the
+    boot speed) when the adapter is not known."""
+    if baud != "auto":
+        return baud
+    from bodycam import portfind
+    rate = portfind.auto_baud(port)
+    say("--baud auto: %s" % ("%d baud for this adapter" % rate if rate else
+                             "adapter not known, staying at the boot speed"))
+    return rate
 
 
 def add_settings_arguments(p):

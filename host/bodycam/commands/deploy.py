@@ -17,7 +17,7 @@ DESCRIPTION = (
 
 
 def add_arguments(p):
-    add_port_argument(p, required=False)
+    add_port_argument(p)
     p.add_argument("--board", choices=board_ids(),
                    help="board profile (default: the board's current config, else ai-thinker-esp32-cam)")
     add_deploy_arguments(p)

@@ -16,7 +16,7 @@ DESCRIPTION = (
 
 
 def add_arguments(p):
-    add_port_argument(p, required=False)
+    add_port_argument(p)
     p.add_argument("--board", default=DEFAULT_BOARD, choices=board_ids(),
                    help="board profile (default: %(default)s)")
     p.add_argument("--image", help="firmware file (.bin, or a release .zip holding firmware.bin)")

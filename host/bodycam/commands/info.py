@@ -2,7 +2,7 @@
 import json
 import time
 
-from bodycam.cliargs import add_port_argument
+from bodycam.cliargs import add_port_argument, need_port
 from bodycam.offload.client import docked
 from bodycam.progress import human_bytes
 
@@ -17,7 +17,7 @@ def add_arguments(p):
 
 
 def run(args):
-    with docked(args.port) as c:
+    with docked(need_port(args)) as c:
         if args.set_clock:
             c.set_clock()
         t0 = time.time()

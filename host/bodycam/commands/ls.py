@@ -1,7 +1,7 @@
 """bodycam ls: the files on the camera, over the serial dock."""
 import json
 
-from bodycam.cliargs import add_port_argument
+from bodycam.cliargs import add_port_argument, need_port
 from bodycam.offload.client import docked
 from bodycam.progress import human_bytes
 
@@ -15,7 +15,7 @@ def add_arguments(p):
 
 
 def run(args):
-    with docked(args.port) as c:
+    with docked(need_port(args)) as c:
         files = c.list()
     if args.json:
         print(json.dumps(files, indent=2))

@@ -6,10 +6,7 @@ import json
 import sys
 import threading
 
-try:
-    from bodycam.progress import human_bytes  # main moved it here (one progress convention)
-except ImportError:  # this branch's base still has it under offload/
-    from bodycam.offload.progress import human_bytes
+from bodycam.progress import human_bytes
 
 QUIET_EVENTS = ("say", "link", "uploading")  # in the JSON lines, not in the table's log
 COLUMNS = (("PORT", 26), ("DEVICE", 14), ("CLIP", 13), ("BYTES", 9), ("RATE", 10), ("STATE", 10), ("ERRORS", 6))
