@@ -96,7 +96,14 @@ def dock_pull(url, name, baud, port=None):
     return {"bytes": got[0], "seconds": round(dt, 3), "bytes_per_s": round(rate),
             "line_ratio": round(rate / (baud / 10.0), 4), "sha256_ok": True,
             "resends": c.stats["resends"], "board_fps_while_streaming": round(fps, 2) if fps else None,
-            "board_fps_setting": info0["tick_ms"] and round(1000.0 / info0["tick_ms"], 2)}
+            "board_fps_setting": info0["tick_ms"] and round(1000.0 / info0["tick_ms"], 2),
+            # writes that waited a FreeRTOS tick for TX FIFO room (the virtual
+            # board's model of uart_stdout_tx_strn; None where not modelled)
+            "uart_tick_waits": _delta(info0.get("tx_tick_waits"), info1.get("tx_tick_waits"))}
+
+
+def _delta(a, b):
+    return None if a is None or b is None else b - a
 
 
 class _Enough(Exception):

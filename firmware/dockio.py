@@ -63,12 +63,14 @@ class TxPacer:
         return r if r > 0 else 0
 
     def wrote(self, n, room):
-        """After writing n bytes when room() said `room`."""
+        """After writing n bytes when room() said `room`. The bytes are
+        taken to enter the FIFO as the write returns (it may have started
+        later than room() was asked): never earlier than they did."""
         if n <= room:
             self.level += n
         else:  # the write waited for the FIFO: it is full as the call returns
             self.level = TX_FIFO
-            self.at = self.us()
+        self.at = self.us()
 
     def wait_us(self, want):
         """How long until `want` bytes fit (0: now)."""
