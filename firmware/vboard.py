@@ -403,6 +403,15 @@ def UART(uart_id, baudrate=0, **kw):
         import dockio
         dockio.set_pty_baud(baudrate)
         repl_uart().set_baud(baudrate)
+    # ESP-IDF logs the failing call on the console (errors are printed:
+    # sdkconfig.base sets CONFIG_LOG_DEFAULT_LEVEL_ERROR), at the new speed.
     if kw.get("timeout_char", 0):
+        _idf_log("uart_flush_input: uart driver error")  # (ESP_RETURN_ON_FALSE adds the source line)
         raise OSError(-1, "ESP_FAIL")  # uart_flush_input: no driver
+    _idf_log("call uart_driver_install API first")
     raise OSError(-ESP_ERR_INVALID_STATE, "ESP_ERR_INVALID_STATE")
+
+
+def _idf_log(msg):
+    line = "E (%d) uart: %s\r\n" % (LINK.board_us() // 1000, msg)
+    repl_uart().write(line.encode())
