@@ -35,27 +35,34 @@ class TxPacer:
         self.us = ticks_us
         self.sleep_us = sleep_us
         self.level = 0
+        self.rem = 0
         self.at = ticks_us()
         self.set_baud(baud)
 
     def set_baud(self, baud):
+        if self.level:
+            self.update()  # what left at the old rate
         self.per = baud // 100  # bytes per 100000 us
         self.full_us = TX_FIFO * 100000 // self.per + 1  # a full FIFO drains in this
 
     def update(self):
+        # Drained since the last look, carrying the fraction of a byte
+        # (rem, in bytes x 100000) so repeated looks add up exactly.
         now = self.us()
         d = time.ticks_diff(now, self.at)
+        self.at = now
         if d >= self.full_us or d < 0:
             self.level = 0
-            self.at = now
+            self.rem = 0
             return
-        gone = d * self.per // 100000
+        x = d * self.per + self.rem
+        gone = x // 100000
         if gone >= self.level:
             self.level = 0
-            self.at = now
-        elif gone:
+            self.rem = 0
+        else:
             self.level -= gone
-            self.at = time.ticks_add(self.at, gone * 100000 // self.per)
+            self.rem = x - gone * 100000
 
     def room(self):
         self.update()
@@ -67,10 +74,12 @@ class TxPacer:
         taken to enter the FIFO as the write returns (it may have started
         later than room() was asked): never earlier than they did."""
         if n <= room:
+            self.update()  # what was in the FIFO drained meanwhile
             self.level += n
         else:  # the write waited for the FIFO: it is full as the call returns
             self.level = TX_FIFO
-        self.at = self.us()
+            self.rem = 0
+            self.at = self.us()
 
     def wait_us(self, want):
         """How long until `want` bytes fit (0: now)."""

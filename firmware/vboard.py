@@ -324,6 +324,7 @@ class ReplUart:
         self.out = out
         self.baud = baud
         self.level = 0  # bytes in the FIFO at board time self.at
+        self.rem = 0  # and the part of a byte already sent
         self.at = link.board_us()
         self.tick_waits = 0  # ulTaskNotifyTake calls: writes that had to wait
 
@@ -334,15 +335,17 @@ class ReplUart:
         self.link.sleep_until_us(self.link.board_us() + us)
 
     def fifo(self):
-        """Bytes in the TX FIFO now."""
+        """Bytes in the TX FIFO now (exact: the fraction of a byte carries)."""
         now = self.link.board_us()
-        gone = (now - self.at) * self.baud // 10000000  # 8N1: 10 bits a byte
+        x = (now - self.at) * self.baud + self.rem  # bit times x 1e6; a byte is 10 bits (8N1)
+        self.at = now
+        gone = x // 10000000
         if gone >= self.level:
             self.level = 0
-            self.at = now
-        elif gone:
+            self.rem = 0
+        else:
             self.level -= gone
-            self.at += gone * 10000000 // self.baud
+            self.rem = x - gone * 10000000
         return self.level
 
     def write(self, buf, off=0, n=None):
