@@ -14,11 +14,15 @@ ceiling it measured either way).
 2. The board restarts at speed 1 (the capture loop and the dock's tick at
    their real rates; the UART is always real time) and the dock streams
    the clip at each baud: payload bytes/s, and that over the line rate
-   (baud/10 bytes/s for 8N1). The board's capture rate while streaming
+   (baud/10 bytes/s for 8N1). The dock's output goes through the virtual
+   board's model of the ESP32 REPL UART (128-byte TX FIFO, a 10 ms tick
+   wait when a write does not fit: vboard.ReplUart); uart_tick_waits counts
+   the dock's writes that waited. The board's capture rate while streaming
    comes from its own frame counter.
 3. The link's own ceiling: the board writes a block of bytes to its UART
    in one call and we time them (a simulated UART may carry less than the
-   nominal baud/10).
+   nominal baud/10). This REPL write, like mpremote's below, goes straight
+   to the pty: it is not FIFO-modelled.
 4. mpremote reads the same file the way `mpremote cp` does
    (SerialTransport.fs_readfile: raw REPL, 256-byte chunks as Python
    reprs), after interrupting the firmware, at the same bauds (mpremote
