@@ -194,7 +194,6 @@ class Dock:
                     self.app.interrupt = True  # deliberate: leave the rest for the REPL
                     return
                 self.stats["stray_ctrl_c"] += 1
-                self.prev = 0  # a stray one does not arm the next
             elif c == 0x23:  # '#' starts a command, even in the middle of noise
                 buf[0] = c
                 self.ln = 1

@@ -13,6 +13,7 @@ virtual board (issue 9, items 2-4; docs/esp32-port.md):
 """
 import hashlib
 import json
+import os
 import re
 import time
 
@@ -20,6 +21,7 @@ import pytest
 import serial
 
 from bodycam.offload.client import DockClient, open_port
+from bodycam.resources import boards_dir
 from bodycam.sim import VirtualBoard
 
 
@@ -240,6 +242,40 @@ def test_a_speed_the_board_cannot_take_leaves_pull_at_the_boot_speed_with_the_re
 
 
 # --- item 4: Ctrl-C ------------------------------------------------------------------
+
+def test_which_ctrl_c_is_deliberate_and_the_interrupt_seals_the_clip_in_progress(run_mpy, jpeg_dir, tmp_path):
+    board = os.path.join(boards_dir(), "ai-thinker-esp32-cam.json")
+    out = run_mpy("""
+import json, simkit, dockkit
+k = simkit.Kit(%r, %r, {"fps": 10, "preroll_s": 2, "ring_bytes": 600000})
+d = dockkit.attach(k)
+out = {}
+def rx(b):
+    d.link.feed(b)
+    d._rx()
+    r = k.app.interrupt
+    k.app.interrupt = False
+    return r
+out["stray"] = [rx(b"\\x03"), rx(b"ab\\x03"), rx(b"\\x00\\xff\\x03\\x2e\\x03x"), d.stats["stray_ctrl_c"]]
+out["double"] = rx(b"\\x03\\x03")
+out["mpremote"] = rx(b"x\\r\\x03\\r\\x01")
+out["left_for_repl"] = bytes(d.link.inp[d.link.pos:]).decode()
+k.run_for(3000)
+k.press(200)
+k.run_for(1500)
+out["recording"] = k.rec.state
+k.app.close_for_repl()
+out["after"] = [k.rec.state, k.rec.clips_done]
+out["sidecar"] = simkit.sidecar(k.rec.dir, k.rec.clips_done[-1])["stop"]["reason"]
+print(json.dumps(out))
+""" % (board, str(jpeg_dir)), heapsize=4 * 1024 * 1024, cwd=tmp_path)
+    assert out["stray"] == [False, False, False, 4]
+    assert out["double"] is True and out["mpremote"] is True
+    assert out["left_for_repl"] == "\r\x01"  # mpremote's Ctrl-A reaches the REPL
+    assert out["recording"] == 1  # RECORDING
+    assert out["after"] == [0, ["BC000001"]]  # BUFFERING, the clip closed
+    assert out["sidecar"] == "interrupt"
+
 
 def sidecar(vb, name):
     return json.loads(vb.read_sd_file("clips/%s.JSON" % name))
