@@ -14,11 +14,15 @@ ceiling it measured either way).
 2. The board restarts at speed 1 (the capture loop and the dock's tick at
    their real rates; the UART is always real time) and the dock streams
    the clip at each baud: payload bytes/s, and that over the line rate
-   (baud/10 bytes/s for 8N1). The board's capture rate while streaming
+   (baud/10 bytes/s for 8N1). The dock's output goes through the virtual
+   board's model of the ESP32 REPL UART (128-byte TX FIFO, a 10 ms tick
+   wait when a write does not fit: vboard.ReplUart); uart_tick_waits counts
+   the dock's writes that waited. The board's capture rate while streaming
    comes from its own frame counter.
 3. The link's own ceiling: the board writes a block of bytes to its UART
    in one call and we time them (a simulated UART may carry less than the
-   nominal baud/10).
+   nominal baud/10). This REPL write, like mpremote's below, goes straight
+   to the pty: it is not FIFO-modelled.
 4. mpremote reads the same file the way `mpremote cp` does
    (SerialTransport.fs_readfile: raw REPL, 256-byte chunks as Python
    reprs), after interrupting the firmware, at the same bauds (mpremote
@@ -97,7 +101,14 @@ def dock_pull(url, name, baud, port=None):
     return {"bytes": got[0], "seconds": round(dt, 3), "bytes_per_s": round(rate),
             "line_ratio": round(rate / (baud / 10.0), 4), "sha256_ok": True,
             "resends": c.stats["resends"], "board_fps_while_streaming": round(fps, 2) if fps else None,
-            "board_fps_setting": info0["tick_ms"] and round(1000.0 / info0["tick_ms"], 2)}
+            "board_fps_setting": info0["tick_ms"] and round(1000.0 / info0["tick_ms"], 2),
+            # writes that waited a FreeRTOS tick for TX FIFO room (the virtual
+            # board's model of uart_stdout_tx_strn; None where not modelled)
+            "uart_tick_waits": _delta(info0.get("tx_tick_waits"), info1.get("tx_tick_waits"))}
+
+
+def _delta(a, b):
+    return None if a is None or b is None else b - a
 
 
 class _Enough(Exception):

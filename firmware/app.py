@@ -43,6 +43,7 @@ class App:
         self.capture_errors = 0
         self.memory_errors = 0
         self.ticks = 0
+        self.interrupt = False  # set by the dock on a deliberate Ctrl-C (see run)
 
     def step(self):
         """One tick that survives running out of memory: a MemoryError (on the
@@ -101,6 +102,19 @@ class App:
             n += 1
 
     def run(self):
+        # Ctrl-C: on the ESP32 the REPL UART's RX interrupt turns every 0x03
+        # into KeyboardInterrupt (ports/esp32/uart.c, mp_interrupt_char), so
+        # one byte of line noise would end the recording and the pre-roll.
+        # With kbd_intr(-1) it is data; the dock tells a stray one from a
+        # deliberate interrupt and sets self.interrupt (firmware/dock.py).
+        import micropython
+        micropython.kbd_intr(-1)
+        try:
+            self._loop()
+        finally:
+            micropython.kbd_intr(3)
+
+    def _loop(self):
         hal = self.hal
         due = hal.ticks_ms()
         # Services that can use the wait for the next frame: the dock keeps
@@ -112,11 +126,26 @@ class App:
             due += self.interval_ms
             for use in idlers:
                 use(due)
+            if self.interrupt:
+                self.close_for_repl()
+                raise KeyboardInterrupt  # to the REPL, as Ctrl-C would
             wait = _ticks_diff(due, hal.ticks_ms())
             if wait > 0:
                 hal.sleep_ms(wait)
             else:
                 due = hal.ticks_ms()  # fell behind: don't try to catch up
+
+    def close_for_repl(self, max_steps=100000):
+        """A deliberate interrupt (mpremote): the clip in progress is closed
+        and sealed, its stop reason "interrupt", before the REPL runs."""
+        rec = self.recorder
+        for _ in range(max_steps):
+            if rec.state == RECORDING:  # also one a queued press just started
+                rec.stop(self.hal.ticks_ms(), "interrupt")
+            if rec.state == BUFFERING:
+                return
+            if not rec.step(self.hal.ticks_ms(), 8):
+                self.hal.sleep_ms(1)
 
 
 def load_config(path="config.json", boards_dir="boards"):

@@ -10,6 +10,20 @@
 # so a resent frame is the same bytes. Steady-state streaming (frames out,
 # acks in) allocates nothing: it reuses preallocated buffers and views.
 #
+# Output is paced to the UART: on the ESP32 a write bigger than the REPL
+# UART's free TX FIFO blocks in 10 ms FreeRTOS ticks (ports/esp32/uart.c
+# uart_stdout_tx_strn, v1.27.0), which would stall the capture loop and cap
+# the line at 12.8 KB/s. So a frame goes out in pieces of what the FIFO
+# takes now (link.room()), a piece whenever there is room, from the loop's
+# tick and its idle wait (see dockio.py).
+#
+# Ctrl-C: the capture loop runs with micropython.kbd_intr(-1), so a 0x03
+# reaches us as data. A lone 0x03 (line noise, garbage during a speed step,
+# a terminal) is counted and ignored; "\r\x03" (mpremote's enter_raw_repl,
+# pyboard.py) or "\x03\x03" is a deliberate interrupt: the dock stops
+# reading (the REPL gets what follows) and asks the loop to close the clip
+# in progress and hand over to the REPL (App.run).
+#
 # Evidence rules: the clip being recorded can be listed but not read or
 # deleted; a delete must name the file's SHA-256 (proof that the host holds
 # a verified copy); deletions and clock changes go to the audit log.
@@ -33,7 +47,8 @@ MAX_WINDOW = 131072
 MIN_CHUNK = 64
 RX_PER_POLL = 512  # command bytes handled per tick at most
 JOB_STEPS = 16  # file blocks hashed per tick at most
-IDLE_ROUNDS = 400  # bound on the idle loop's rounds
+IDLE_ROUNDS = 2000  # bound on the idle loop's rounds (a round moves at most a FIFO's worth)
+ROOM_BATCH = 64  # idle() waits until this much fits before writing again
 IDLE_MARGIN_MS = 2  # idle() hands back this long before the next frame is due
 STALL_MS = 15000  # a read with no ack for this long is abandoned
 FALLBACK_MS = 2500  # new baud must see a valid command within this, else revert
@@ -69,6 +84,12 @@ class Dock:
         mv = memoryview(self.fbuf)
         self.hdr10 = mv[0:10]
         self.payload = mv[W.HEADER:W.HEADER + W.MAX_PAYLOAD]
+        # output in flight: buffer, next offset, end (written as the UART takes it)
+        self.ob = None
+        self.oo = self.oe = 0
+        self.replies = []  # reply frames waiting for the frame in flight
+        self.room = getattr(self.link, "room", None)
+        self.prev = 0  # the byte before, to tell "\r\x03" from a stray 0x03
         # the read in progress
         self.f = None
         self.sid = 0
@@ -82,7 +103,7 @@ class Dock:
         t = self.ms()
         self.last_cmd = t
         self.stats = {"frames": 0, "bytes": 0, "resends": 0, "bad_commands": 0, "errors": 0,
-                      "poll_ms_max": 0, "idle_over_ms_max": 0}
+                      "poll_ms_max": 0, "idle_over_ms_max": 0, "stray_ctrl_c": 0}
         self.last_error = None
 
     # --- the service ------------------------------------------------------
@@ -104,14 +125,17 @@ class Dock:
             self._run_job(now + self.app.interval_ms // 2)
         if self.f is not None:
             self._stream(now + self.app.interval_ms - self.app.interval_ms // 8, t)
+        else:
+            self._pump()
 
     def idle(self, due):
         """The loop's wait for its next frame (App.run calls this instead of
         sleeping through it): keep streaming and answer acks as they come,
         so the UART is busy while the loop would sleep. Returns by `due`."""
-        if self.f is None and self.job is None:
+        if self.f is None and self.job is None and self.ob is None:
             return
         hal = self.hal
+        link = self.link
         try:
             for _ in range(IDLE_ROUNDS):  # bounded, whatever the clock does
                 limit = due - IDLE_MARGIN_MS
@@ -121,19 +145,24 @@ class Dock:
                         self.stats["idle_over_ms_max"] = -left
                     return
                 self._rx()
+                if getattr(self.app, "interrupt", False):
+                    return  # the loop hands over to the REPL
                 t = self.ms()
                 if self.job is not None:
                     self._run_job(limit)
-                out = False
                 if self.f is not None:
-                    if self._stream(limit, t):
-                        continue
-                    # nothing sent: the window is full (wait for an ack) or
-                    # the line's buffer is (wait for room too)
-                    out = self.f is not None and self.sent < self.size and self.sent - self.acked < self.window
-                elif self.job is None:
+                    self._stream(limit, t)
+                else:
+                    self._pump()
+                wait = left if left < 20 else 20
+                if self.ob is not None:
+                    # the UART is full: wait until a batch fits (or a byte comes)
+                    want = self.oe - self.oo
+                    link.wait_room(want if want < ROOM_BATCH else ROOM_BATCH, wait)
+                elif self.f is not None or self.job is not None:
+                    link.wait(wait, False)  # the window is full: wait for an ack
+                else:
                     return
-                self.link.wait(left if left < 20 else 20, out)
         except Exception as e:
             self._crash(e)
 
@@ -158,7 +187,14 @@ class Dock:
                 return
             n += 1
             c = b1[0]
-            if c == 0x23:  # '#' starts a command, even in the middle of noise
+            prev = self.prev
+            self.prev = c
+            if c == 3:  # Ctrl-C, as data (App.run turns kbd_intr off)
+                if prev == 13 or prev == 3:
+                    self.app.interrupt = True  # deliberate: leave the rest for the REPL
+                    return
+                self.stats["stray_ctrl_c"] += 1
+            elif c == 0x23:  # '#' starts a command, even in the middle of noise
                 buf[0] = c
                 self.ln = 1
                 self.over = False
@@ -243,7 +279,7 @@ class Dock:
     def _command(self, cid, verb, args, crc):
         c = self.cached
         if c is not None and c[0] == cid and c[1] == crc and _ticks_diff(self.ms(), c[3]) < CACHE_MS:
-            self.link.write(c[2], len(c[2]))  # our reply was lost: same answer again
+            self._send(c[2])  # our reply was lost: same answer again
             return
         if self.job is not None and self.job_key == (cid, crc):
             return  # still working on it
@@ -286,7 +322,7 @@ class Dock:
         if len(data) > W.MAX_PAYLOAD:
             data = json.dumps({"ok": False, "error": "reply too large"}).encode()
         fr = W.frame(W.REPLY, cid, 0, data)
-        self.link.write(fr, len(fr))
+        self._send(fr)
         if crc is not None:
             self.cached = (cid, crc, fr, self.ms())
 
@@ -324,7 +360,8 @@ class Dock:
                 "baud": self.link.baud, "boot_baud": self.boot_baud, "tick_ms": self.app.interval_ms,
                 "max_chunk": W.MAX_PAYLOAD, "max_window": MAX_WINDOW, "clips_dir": self.dir,
                 "frames_captured": self.app.ring.next_seq, "capture_errors": self.app.capture_errors,
-                "dock": self.stats, "last_error": self.last_error}
+                "dock": self.stats, "last_error": self.last_error,
+                "tx_tick_waits": getattr(getattr(self.link, "out", None), "tick_waits", None)}
 
     # P: ping (also confirms a new baud)
     def cmd_ping(self, cid, args):
@@ -382,7 +419,6 @@ class Dock:
         self.chunk = chunk
         self.window = window
         self.cview = self.payload[:chunk]  # CRC of a full chunk without slicing per frame
-        self.write_ms = 0  # how long the last frame took to write
         self.last_ack = self.ms()
         return None
 
@@ -438,7 +474,7 @@ class Dock:
 
     def _baud_timers(self, t):
         s = self.baud_switch
-        if s is not None and _ticks_diff(t, s[2]) >= 0:
+        if s is not None and _ticks_diff(t, s[2]) >= 0 and self.ob is None and not self.replies:
             self.baud_switch = None
             self.link.drain()
             try:
@@ -451,40 +487,76 @@ class Dock:
         p = self.probation
         if p is not None and _ticks_diff(t, p[1]) >= 0:
             self.probation = None
-            self.link.set_baud(p[0])  # nothing heard at the new speed: fall back
+            self._set_baud(p[0])  # nothing heard at the new speed: fall back
         elif (self.link.baud != self.boot_baud and self.f is None and self.job is None
               and _ticks_diff(t, self.last_cmd) >= IDLE_REVERT_MS):
             # Host gone: back to the boot speed so the next tool (mpremote
             # runs at 115200) finds the board.
             self.last_cmd = t
-            self.link.set_baud(self.boot_baud)
+            self._set_baud(self.boot_baud)
+
+    def _set_baud(self, b):
+        self.link.drain()
+        try:
+            self.link.set_baud(b)
+        except (ValueError, OSError) as e:
+            self.last_error = "baud %d failed: %s" % (b, _msg(e))
+
+    # --- output ----------------------------------------------------------------
+    def _send(self, fr):
+        """Queue a whole frame (a reply) behind the one in flight."""
+        if self.ob is None:
+            self.ob = fr
+            self.oo = 0
+            self.oe = len(fr)
+        else:
+            self.replies.append(fr)
+        self._pump()
+
+    def _pump(self):
+        """Write what the UART takes now without waiting. True when nothing
+        is left to send."""
+        link = self.link
+        while True:
+            if self.ob is None:
+                if not self.replies:
+                    return True
+                fr = self.replies.pop(0)
+                self.ob = fr
+                self.oo = 0
+                self.oe = len(fr)
+            k = self.oe - self.oo
+            if self.room is not None:
+                r = self.room()
+                if r <= 0:
+                    return False
+                if k > r:
+                    k = r
+            link.write(self.ob, k, self.oo)
+            self.oo += k
+            if self.oo < self.oe:
+                return False
+            self.ob = None
 
     # --- streaming ----------------------------------------------------------
     def _stream(self, limit, t):
-        """Send frames while the window allows, until ticks `limit` (always
-        at least one). Returns how many frames went out."""
+        """Send frames while the window allows, until ticks `limit` or the
+        UART is full (a frame goes out in pieces as room comes). Returns how
+        many frames were started."""
         if _ticks_diff(t, self.last_ack) >= STALL_MS:
             self._end_stream()  # host gone
             return 0
         hal = self.hal
-        link = self.link
-        first = True
         n = 0
-        while self.sent < self.size and self.sent - self.acked < self.window:
-            if not link.writable():
-                return n  # never block on a full buffer (pty); idle() waits for room
-            # A UART write that blocks (ESP32: until the bytes are in the
-            # FIFO) takes real time: stop before the tick's time is up if
-            # the next frame would overrun it, but always make progress.
-            t0 = hal.ticks_ms()
-            if not first and _ticks_diff(limit, t0) < self.write_ms:
+        while self._pump() and self.f is not None:
+            if n and _ticks_diff(limit, hal.ticks_ms()) <= 0:
                 return n
-            first = False
-            self._send_data()
-            n += 1
-            self.write_ms = _ticks_diff(hal.ticks_ms(), t0)
-        if self.sent >= self.size and not self.end_sent and link.writable():
-            self._send_end()
+            if self.sent < self.size and self.sent - self.acked < self.window:
+                self._send_data()
+            elif self.sent >= self.size and not self.end_sent:
+                self._send_end()
+            else:
+                return n  # the window is full: wait for acks
             n += 1
         return n
 
@@ -506,7 +578,9 @@ class Dock:
         struct.pack_into("<BBHI", buf, 2, W.DATA, self.sid, n, self.sent)
         struct.pack_into("<H", buf, 10, crc32(self.hdr10) & 0xFFFF)
         struct.pack_into("<I", buf, W.HEADER + n, crc32(body))
-        self.link.write(buf, W.OVERHEAD + n)
+        self.ob = buf
+        self.oo = 0
+        self.oe = W.OVERHEAD + n
         self.sent += n
         self.fpos += n
         st = self.stats
@@ -518,7 +592,9 @@ class Dock:
         struct.pack_into("<BBHI", buf, 2, W.END, self.sid, 0, self.size)
         struct.pack_into("<H", buf, 10, crc32(self.hdr10) & 0xFFFF)
         struct.pack_into("<I", buf, W.HEADER, 0)  # CRC-32 of nothing
-        self.link.write(buf, W.OVERHEAD)
+        self.ob = buf
+        self.oo = 0
+        self.oe = W.OVERHEAD
         self.end_sent = True
 
     def _finished(self):

@@ -2,12 +2,100 @@
 # without blocking the capture loop, plus the platform pieces the dock needs
 # (line speed, RTC). The dock talks to any object with this interface, so
 # tests swap in a memory link.
+#
+# Output on the ESP32 (MicroPython v1.27.0, ports/esp32/uart.c
+# uart_stdout_tx_strn): a write puts what fits into the REPL UART's 128-byte
+# TX FIFO and waits one FreeRTOS tick (10 ms at the default
+# CONFIG_FREERTOS_HZ=100) each time it is full, so a 4 KB write blocks the
+# loop ~320 ms and the line carries at most 128 bytes a tick. The port gives
+# Python no way to see the FIFO: UART(0) cannot be constructed on the REPL
+# UART (see set_baud), txdone() would need the IDF driver
+# (uart_wait_tx_done), and stdout's poll always says writable
+# (mphalport.c mp_hal_stdio_poll). So the link estimates the FIFO from the
+# time and the baud rate (TxPacer), and the dock writes only what fits: a
+# write that fits never waits for a tick.
 import select
 import sys
+import time
 
 BOOT_BAUD = 115200
+TX_FIFO = 128  # SOC_UART_FIFO_LEN (ESP32, ESP32-S3)
+TX_SLACK = 16  # bytes of the FIFO the estimate leaves unused (clock and divider error)
+ESP_ERR_INVALID_STATE = 0x103
 # Speeds the unix port's termios knows (the virtual board follows them).
 _UNIX_SPEEDS = (9600, 57600, 115200, 230400, 460800, 500000, 576000, 921600, 1000000, 1152000)
+
+
+class TxPacer:
+    """The REPL UART's TX FIFO level, estimated: bytes written go out at
+    baud/10 per second (8N1). Integer maths on the ticks_us clock, sized so
+    nothing overflows a small int (no allocation)."""
+
+    def __init__(self, ticks_us, sleep_us, baud):
+        self.us = ticks_us
+        self.sleep_us = sleep_us
+        self.level = 0
+        self.rem = 0
+        self.at = ticks_us()
+        self.set_baud(baud)
+
+    def set_baud(self, baud):
+        if self.level:
+            self.update()  # what left at the old rate
+        self.per = baud // 100  # bytes per 100000 us
+        self.full_us = TX_FIFO * 100000 // self.per + 1  # a full FIFO drains in this
+
+    def update(self):
+        # Drained since the last look, carrying the fraction of a byte
+        # (rem, in bytes x 100000) so repeated looks add up exactly.
+        now = self.us()
+        d = time.ticks_diff(now, self.at)
+        self.at = now
+        if d >= self.full_us or d < 0:
+            self.level = 0
+            self.rem = 0
+            return
+        x = d * self.per + self.rem
+        gone = x // 100000
+        if gone >= self.level:
+            self.level = 0
+            self.rem = 0
+        else:
+            self.level -= gone
+            self.rem = x - gone * 100000
+
+    def room(self):
+        self.update()
+        r = TX_FIFO - TX_SLACK - self.level
+        return r if r > 0 else 0
+
+    def wrote(self, n, room):
+        """After writing n bytes when room() said `room`. The bytes are
+        taken to enter the FIFO as the write returns (it may have started
+        later than room() was asked): never earlier than they did."""
+        if n <= room:
+            self.update()  # what was in the FIFO drained meanwhile
+            self.level += n
+        else:  # the write waited for the FIFO: it is full as the call returns
+            self.level = TX_FIFO
+            self.rem = 0
+            self.at = self.us()
+
+    def wait_us(self, want):
+        """How long until `want` bytes fit (0: now)."""
+        self.update()
+        over = self.level + want - (TX_FIFO - TX_SLACK)
+        if over <= 0:
+            return 0
+        return over * 100000 // self.per + 1
+
+
+def _virtual_board():
+    try:
+        import vboard
+    except ImportError:
+        return None
+    return vboard if vboard.attached() else None
 
 
 class StdioLink:
@@ -31,6 +119,16 @@ class StdioLink:
         self.pio.register(sys.stdout, select.POLLOUT)
         self.eof = False
         self.baud = current_baud()
+        # The REPL UART's output path, paced where it is a UART with a FIFO.
+        self.pacer = None
+        if sys.platform == "esp32":
+            self.pacer = TxPacer(time.ticks_us, time.sleep_us, self.baud)
+        else:
+            vb = _virtual_board()
+            if vb is not None:  # the virtual board's stdout models the ESP32's
+                u = vb.repl_uart()
+                self.out = u
+                self.pacer = TxPacer(u.ticks_us, u.sleep_us, self.baud)
 
     def any(self):
         if self.eof:
@@ -59,11 +157,43 @@ class StdioLink:
             self.eof = True  # pipe closed (tests); a UART never ends
         return n
 
-    def write(self, buf, n):
-        self.out.write(buf, 0, n)
+    def room(self):
+        """Bytes a write takes now without waiting: the TX FIFO's free room
+        (ESP32), or a frame's worth when the pty has room (unix port)."""
+        p = self.pacer
+        if p is not None:
+            return p.room()
+        return 65536 if self.writable() else 0
+
+    def wait_room(self, want, max_ms):
+        """Until `want` bytes fit, a byte arrives, or max_ms pass."""
+        p = self.pacer
+        if p is None:
+            self.wait(max_ms, True)
+            return
+        us = p.wait_us(want)
+        if us > max_ms * 1000:
+            us = max_ms * 1000
+        if us > 0 and not self.any():
+            p.sleep_us(us)  # ESP32: a busy wait (mp_hal_delay_us); a tick-long poll would starve the FIFO
+
+    def write(self, buf, n, off=0):
+        p = self.pacer
+        if p is None:
+            self.out.write(buf, off, n)
+            return
+        room = p.room()
+        self.out.write(buf, off, n)
+        p.wrote(n, room)
 
     def drain(self):
-        # Wait until written bytes have left (before changing the speed).
+        # Wait until written bytes have left (before changing the speed):
+        # v1.27.0's machine_uart.c waits for TX only when an IDF driver is
+        # installed, which the REPL UART never has, so this is up to us.
+        p = self.pacer
+        if p is not None:
+            p.sleep_us(p.wait_us(TX_FIFO - TX_SLACK) + 2000)
+            return
         try:
             self.out.flush()
         except (AttributeError, OSError):
@@ -72,6 +202,8 @@ class StdioLink:
     def set_baud(self, baud):
         set_baud(baud)
         self.baud = baud
+        if self.pacer is not None:
+            self.pacer.set_baud(baud)
 
 
 def current_baud():
@@ -93,12 +225,35 @@ def set_baud(baud):
     link cannot run at that speed."""
     if sys.platform == "esp32":
         import machine
-        # UART0 carries the REPL; re-initialising it keeps the pins and the
-        # REPL, and only changes the divider (not tried on hardware yet).
-        machine.UART(0).init(baudrate=baud)
+        repl_baud(machine.UART, baud)
         return
-    # Unix port on a pty (the virtual board): set the pty's speed; the board
-    # reads it from the master side and paces (or garbles) the line by it.
+    vb = _virtual_board()
+    if vb is not None:
+        repl_baud(vb.UART, baud)  # the virtual board answers as the port does
+        return
+    set_pty_baud(baud)
+
+
+def repl_baud(uart, baud):
+    """The speed step that works on MicroPython v1.27.0's ESP32 REPL UART.
+    machine_uart.c: UART(0, baudrate=B) sets the divider (uart_set_baudrate
+    needs no IDF driver), then fails with OSError ESP_ERR_INVALID_STATE at
+    uart_set_rx_full_threshold, which does need the driver the REPL UART
+    never has. So the speed has changed when that error comes; any other
+    error came before the divider (e.g. "baud rate unachievable").
+    UART(0).init(baudrate=B) cannot work: UART(0) raises first, with the
+    divider untouched."""
+    try:
+        uart(0, baudrate=baud)
+    except OSError as e:
+        if not e.args or e.args[0] != -ESP_ERR_INVALID_STATE:
+            raise ValueError("UART(0, baudrate=%d) failed: %s" % (baud, e))
+
+
+def set_pty_baud(baud):
+    """Unix port on a pty (the rig, the virtual board's divider): set the
+    pty's speed; the simulator reads it from the master side and paces (or
+    garbles) the line by it."""
     try:
         import termios
     except ImportError:

@@ -34,15 +34,18 @@ class MemLink:
         self.pos += 1
         return 1
 
-    def write(self, buf, n):
+    def write(self, buf, n, off=0):
         self.nout += n
         if self.keep:
-            self.out += memoryview(buf)[:n]
+            self.out += memoryview(buf)[off:off + n]
 
     def drain(self):
         pass
 
     def wait(self, ms, out=False):
+        pass
+
+    def wait_room(self, want, ms):
         pass
 
     def writable(self):

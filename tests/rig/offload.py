@@ -262,15 +262,9 @@ class DockRig:
         self.made = self.make_clips(clips) if clips else []
         self.master, self.slave = pty.openpty()
         tty.setraw(self.slave)
-        if repl:
-            # Ctrl-C must interrupt the firmware (mpremote), and nothing else
-            # in binary traffic may signal it.
-            a = termios.tcgetattr(self.slave)
-            a[3] |= termios.ISIG
-            a[6][termios.VINTR] = 3
-            a[6][termios.VQUIT] = 0
-            a[6][termios.VSUSP] = 0
-            termios.tcsetattr(self.slave, termios.TCSANOW, a)
+        # No ISIG, even with repl: the capture loop runs with kbd_intr(-1)
+        # (0x03 is data, as on the ESP32), and the dock hands a deliberate
+        # "\r\x03" over to the REPL (-i) by raising KeyboardInterrupt.
         self._set_device_speed(baud)
         self._dev_baud = baud
         self._dev_baud_t = 0.0

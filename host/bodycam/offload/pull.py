@@ -82,6 +82,9 @@ class Puller:
                 info = c.info()
             else:
                 msg = "the link did not work at %d baud: pulling at %d" % (self.baud, c.baud)
+                why = _device_baud_error(c, self.baud)
+                if why:
+                    msg += " (the camera says: %s)" % why
                 self.summary["warnings"].append(msg)
                 self.say(msg)
         self.summary["baud"] = c.baud
@@ -383,3 +386,12 @@ def describe(summary):
     if s["errors"]:
         parts.append("%d error%s" % (len(s["errors"]), "" if len(s["errors"]) == 1 else "s"))
     return "; ".join(parts)
+
+
+def _device_baud_error(c, baud):
+    """The dock's own reason when it could not switch its UART, if any."""
+    try:
+        err = c.info().get("last_error") or ""
+    except (OSError, ValueError):
+        return None
+    return err if err.startswith("baud %d failed" % baud) else None
