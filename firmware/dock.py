@@ -324,7 +324,8 @@ class Dock:
                 "baud": self.link.baud, "boot_baud": self.boot_baud, "tick_ms": self.app.interval_ms,
                 "max_chunk": W.MAX_PAYLOAD, "max_window": MAX_WINDOW, "clips_dir": self.dir,
                 "frames_captured": self.app.ring.next_seq, "capture_errors": self.app.capture_errors,
-                "dock": self.stats, "last_error": self.last_error}
+                "dock": self.stats, "last_error": self.last_error,
+                "health": self.app.health() if hasattr(self.app, "health") else None}
 
     # P: ping (also confirms a new baud)
     def cmd_ping(self, cid, args):
