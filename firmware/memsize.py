@@ -100,7 +100,11 @@ def ring_for(hal, board, s):
     target = target * cfg.MIN_FRAME_BYTES // (cfg.MIN_FRAME_BYTES + 12)
     if s.get("ring_bytes"):
         target = min(target, s["ring_bytes"])  # the user asked for no more
-    ring, tries = allocate(max(target, MIN_RING))
+    if target < MIN_RING:
+        # Less free than the reserve: the rest of the firmware comes first;
+        # the ring takes a quarter of what is left (a frame or two).
+        target = max(free // 4, 1024)
+    ring, tries = allocate(target, min(target, MIN_RING))
     p = dict(p)
     p["profile_ring_bytes"] = p["ring_bytes"]
     p["ring_bytes"] = ring.size
