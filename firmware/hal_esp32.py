@@ -60,7 +60,10 @@ class _LemarivaCamera:
         self.cam = cam
 
     def capture(self):
-        return self.cam.capture()
+        # A failed capture returns False there (lemariva src/modcamera.c,
+        # camera_capture); the loop counts None as a failed capture.
+        f = self.cam.capture()
+        return f if f else None
 
 
 def open_camera(board, settings):
