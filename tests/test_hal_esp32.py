@@ -29,7 +29,7 @@ if %(card)r:
     if %(mkfs)r:
         vfs.VfsFat.mkfs(card)
 import esp32_standins as E
-E.install(board["chip"], frames=frames, camera_api=%(api)r, card=card)
+E.install(board["chip"], frames=frames, camera_api=%(api)r, card=card, heap_regions=%(regions)r)
 import sys as fake_sys
 assert fake_sys.platform == "esp32"
 import settings, app, hal_esp32, sdmount, evidence, dockio
@@ -63,7 +63,8 @@ print(json.dumps(out))
 """
 
 
-def boot(run_mpy, tmp_path, qvga_dir, board, api="cnadler86", card="fat"):
+def boot(run_mpy, tmp_path, qvga_dir, board, api="cnadler86", card="fat",
+         regions=((4128768, 3900000, 3800000, 3700000),)):
     img = None
     mkfs = False
     if card == "fat":
@@ -74,7 +75,8 @@ def boot(run_mpy, tmp_path, qvga_dir, board, api="cnadler86", card="fat"):
     elif card == "exfat":
         img = str(tmp_path / "sd.img")
         write_exfat_card(img, 64 * MIB)
-    code = BOOT % {"frames": qvga_dir, "repo": REPO, "board": board, "card": img, "mkfs": mkfs, "api": api}
+    code = BOOT % {"frames": qvga_dir, "repo": REPO, "board": board, "card": img, "mkfs": mkfs, "api": api,
+                   "regions": regions}
     return run_mpy(code, heapsize=6 * MIB)
 
 
@@ -176,3 +178,15 @@ def test_stand_ins_refuse_what_the_port_and_driver_refuse(run_mpy):
     assert out["mount_kw"] == "TypeError" and out["heap_info_str"] == "TypeError"
     assert out["first"] == -1  # signed view, as modcamera.c hands out
     assert out["gmtime0"] == 2000
+
+
+def test_ring_is_bounded_by_the_largest_free_idf_block(run_mpy, tmp_path, qvga_dir):
+    # PSRAM free in two blocks of ~1 MB: gc_try_add_heap grows the GC heap by
+    # one area from one block (py/gc.c, gccollect.c), so the IDF's total free
+    # does not raise the ring's bound: only the GC heap's own free space or
+    # one IDF block can hold it.
+    regions = ((2097152, 1100000, 1000000, 900000), (2097152, 1100000, 1000000, 900000))
+    out = boot(run_mpy, tmp_path, qvga_dir, "ai-thinker-esp32-cam", regions=regions)
+    m = out["memory"]
+    assert m["ring_bytes"] <= m["largest_bytes"] < m["free_bytes"] - m["reserve_bytes"]
+    assert m["free_bytes"] - m["largest_bytes"] == 2200000  # the IDF's free memory counted, not granted
