@@ -599,6 +599,16 @@ class Dock:
             return None  # no record, or the AVI is not the recorded one: hash it
         return sha
 
+    # Z ...: test hooks (button presses for hardware-in-loop tests), only on
+    # a board deployed with `bodycam deploy --test-hooks` (hooks/testhooks.py)
+    def cmd_test(self, cid, args):
+        try:
+            import testhooks
+        except ImportError:
+            return {"ok": False, "code": "no_test_hooks",
+                    "error": "this board has no test hooks: deploy it with `bodycam deploy --test-hooks`"}
+        return testhooks.command(self.app, args)
+
     def _log(self, kind, data):
         if self.audit is not None:
             try:
@@ -615,6 +625,7 @@ _HANDLERS = {
     "X": Dock.cmd_delete,
     "T": Dock.cmd_clock,
     "B": Dock.cmd_baud,
+    "Z": Dock.cmd_test,
 }
 
 

@@ -47,6 +47,10 @@ def add_arguments(p):
     p.add_argument("--board", choices=board_ids(),
                    help="board profile (default: the board's current config, else ai-thinker-esp32-cam)")
     add_deploy_arguments(p)
+    p.add_argument("--test-hooks", action="store_true",
+                   help="also deploy the test hooks: the dock command hardware-in-loop tests press the button "
+                        "with (each press is audit-logged as a test trigger); a deploy without this flag "
+                        "removes them")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
@@ -66,7 +70,7 @@ def run_deploy(args, board_id, quiet=False):
     from bodycam.deploying import deploy
     log = (lambda *a: None) if quiet else print
     r = deploy(need_port(args), board_id, settings_from_args(args), source=args.source,
-               reboot_timeout=args.reboot_timeout, log=log)
+               reboot_timeout=args.reboot_timeout, log=log, test_hooks=getattr(args, "test_hooks", False))
     return r
 
 
