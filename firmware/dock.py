@@ -609,6 +609,11 @@ class Dock:
                     "error": "this board has no test hooks: deploy it with `bodycam deploy --test-hooks`"}
         return testhooks.command(self.app, args)
 
+    # D sd KB | leds | press: bring-up checks for `bodycam doctor` (bringup.py)
+    def cmd_doctor(self, cid, args):
+        import bringup
+        return bringup.command(self.app, args)
+
     def _log(self, kind, data):
         if self.audit is not None:
             try:
@@ -626,6 +631,7 @@ _HANDLERS = {
     "T": Dock.cmd_clock,
     "B": Dock.cmd_baud,
     "Z": Dock.cmd_test,
+    "D": Dock.cmd_doctor,
 }
 
 

@@ -65,7 +65,8 @@ def report(app):
     """Storage and memory as the boot line and `bodycam info` show them."""
     hal = app.hal
     st = getattr(hal, "storage", None) or {"ok": True, "kind": "unknown", "path": hal.clips_dir}
-    out = {"storage": st, "memory": app.memory}
+    import bringup
+    out = {"storage": st, "memory": app.memory, "system": bringup.system(app)}
     log = getattr(app, "ram_log", None)
     if log is not None:
         out["unrecorded"] = {"presses": log.presses, "errors": log.errors, "recent": log.entries}

@@ -175,6 +175,8 @@ class SensorCamera:
     memoryview into one frame buffer (width*height/5 bytes, the driver's
     limit) that the next capture overwrites."""
 
+    sensor_name = "OV2640"  # cnadler86's Camera.sensor_name (the virtual sensor stands in for one)
+
     def __init__(self, link, framesize, fps, quality):
         w, h = FRAMESIZES[framesize]
         self.fb = bytearray(w * h // 5)

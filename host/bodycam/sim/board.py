@@ -401,6 +401,9 @@ class VirtualBoard:
             self.log("RTC set")
         elif op == "reset":
             threading.Thread(target=self._soft_cpu_reset, daemon=True).start()
+        elif op == "tap":  # `bodycam doctor`'s button check: pressed for you
+            self.log("button tapped for the firmware (doctor)")
+            threading.Thread(target=self.tap, daemon=True).start()
 
     def _soft_cpu_reset(self):
         with self._lock:
