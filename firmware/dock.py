@@ -599,7 +599,7 @@ class Dock:
             return None  # no record, or the AVI is not the recorded one: hash it
         return sha
 
-    # Z ...: test hooks (button presses for hardware-in-loop tests), only on
+    # H ...: test hooks (button presses for hardware-in-loop tests), only on
     # a board deployed with `bodycam deploy --test-hooks` (hooks/testhooks.py)
     def cmd_test(self, cid, args):
         try:
@@ -630,7 +630,7 @@ _HANDLERS = {
     "X": Dock.cmd_delete,
     "T": Dock.cmd_clock,
     "B": Dock.cmd_baud,
-    "Z": Dock.cmd_test,
+    "H": Dock.cmd_test,
     "D": Dock.cmd_doctor,
 }
 

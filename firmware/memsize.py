@@ -68,14 +68,18 @@ def allocate(target, floor=MIN_RING):
     return FrameRing(1024, 4), tries  # no pre-roll to speak of, but the camera runs
 
 
-def probe_frame_bytes(camera):
+def probe_frame(hal, ring):
     """Size of one frame from the initialized camera, or None (the driver
-    returns None or raises OSError when a capture fails)."""
+    returns None or raises OSError when a capture fails). The frame goes
+    into the ring as its first: the probe costs no frame."""
     try:
-        f = camera.capture()
+        f = hal.camera.capture()
     except OSError:
         return None
-    return len(f) if f is not None else None
+    if f is None:
+        return None
+    ring.push(f, hal.ticks_ms())
+    return len(f)
 
 
 def achievable_s(ring_bytes, frame_bytes, fps):
@@ -91,7 +95,6 @@ def ring_for(hal, board, s):
     """(plan, ring, report) for App: settings.plan() for the profile's view,
     then the ring sized from what is really free, less the reserve."""
     p = cfg.plan(board["psram_bytes"], s)
-    probe = probe_frame_bytes(hal.camera)
     free, largest = measure()
     target = free - cfg.HEAP_RESERVE
     if largest is not None and largest < target:
@@ -105,6 +108,7 @@ def ring_for(hal, board, s):
         # the ring takes a quarter of what is left (a frame or two).
         target = max(free // 4, 1024)
     ring, tries = allocate(target, min(target, MIN_RING))
+    probe = probe_frame(hal, ring)
     p = dict(p)
     p["profile_ring_bytes"] = p["ring_bytes"]
     p["ring_bytes"] = ring.size

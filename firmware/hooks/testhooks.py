@@ -1,5 +1,5 @@
 # Test hooks: button presses a hardware-in-loop test asks for over the dock
-# ("Z" command), on a board deployed with `bodycam deploy --test-hooks`. This
+# ("H" command), on a board deployed with `bodycam deploy --test-hooks`. This
 # file lives outside firmware/'s top level, so a normal deploy (and the
 # virtual board's ROM) never has it: without it the dock answers "no test
 # hooks". Each trigger goes into the audit log as a test trigger, and a clip
@@ -81,7 +81,7 @@ def _log(app, data):
 
 
 def command(app, args):
-    """The dock's "Z" command: Z press MS | Z status."""
+    """The dock's "H" command: H press MS | H status."""
     hooks = getattr(app, "test_hooks", None)
     if hooks is None:
         hooks = app.test_hooks = Hooks(app)

@@ -115,7 +115,7 @@ def firmware_files(compile_for, workdir, platform=None):
 
 def test_hook_files(compile_for, workdir):
     """{device path: bytes} for firmware/hooks/testhooks.py (`deploy
-    --test-hooks`): the dock's "Z" command for hardware-in-loop presses."""
+    --test-hooks`): the dock's "H" command for hardware-in-loop presses."""
     path = os.path.join(firmware_dir(), "hooks", "testhooks.py")
     if compile_for is None:
         with open(path, "rb") as f:

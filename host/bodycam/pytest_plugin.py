@@ -154,7 +154,7 @@ class RealBoard(_Board):
         from bodycam.offload.client import DockError, docked
         try:
             with docked(self.port_url) as c:
-                c.call("Z", "press", int(ms), total=INFO_TIMEOUT_S)
+                c.call("H", "press", int(ms), total=INFO_TIMEOUT_S)
         except DockError as e:
             if getattr(e, "code", None) == "no_test_hooks" or "no test hooks" in str(e):
                 raise BoardError("%s: deploy it with `bodycam deploy --port %s --test-hooks` so tests can "
