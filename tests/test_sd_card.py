@@ -108,7 +108,7 @@ def test_virtual_board_without_a_usable_card_boots_buffers_and_reports(tmp_path,
         assert vb.state == "running" and vb.boots == 1
         blinks = [m for _, m in vb.events if m == "LED status on"]
         assert len(blinks) >= 2  # the error pattern, not steady off
-        assert vb.list_clips() == [] if kind != "none" else True
+        assert vb.list_clips() == []
 
 
 def test_fat_card_after_a_bad_one_records_and_keeps_its_clips_apart(tmp_path):

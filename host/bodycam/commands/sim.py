@@ -37,8 +37,8 @@ def add_arguments(p):
 def add_card_heap_arguments(p):
     from bodycam.sim.storage import SD_KINDS
     p.add_argument("--sd", choices=SD_KINDS, default="fat32",
-                   help="what is in the SD slot: fat32 (the card in the state dir, formatted by the board's own "
-                        "FatFs), exfat (a card as 64 GB+ cards ship, which MicroPython cannot mount), unreadable "
+                   help="what is in the SD slot: fat32 (the card in the state dir, a FAT card formatted by the "
+                        "board's own FatFs: FAT16 at the default 256 MiB), exfat (a card as 64 GB+ cards ship, which MicroPython cannot mount), unreadable "
                         "(reads fail), none (empty slot). The board boots and buffers either way and says why it "
                         "cannot record (default: %(default)s)")
     p.add_argument("--heap", type=_heap_arg, metavar="BYTES",
