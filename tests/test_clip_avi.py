@@ -6,7 +6,6 @@ import os
 import struct
 
 import av
-import pytest
 
 from bodycam.resources import boards_dir
 

@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 from bodycam.commands import doctor
-from bodycam.offload.client import docked
 from bodycam.sim import VirtualBoard
 
 
