@@ -190,3 +190,52 @@ def test_ring_is_bounded_by_the_largest_free_idf_block(run_mpy, tmp_path, qvga_d
     m = out["memory"]
     assert m["ring_bytes"] <= m["largest_bytes"] < m["free_bytes"] - m["reserve_bytes"]
     assert m["free_bytes"] - m["largest_bytes"] == 2200000  # the IDF's free memory counted, not granted
+
+
+MAIN = """
+import json, os, sys, vfs
+frames = []
+for n in sorted(os.listdir("%(frames)s")):
+    with open("%(frames)s/" + n, "rb") as f:
+        frames.append(f.read())
+from vboard_bdev import CardImage
+card = CardImage(open("sd.img", "r+b"))
+vfs.VfsFat.mkfs(card)
+import esp32_standins as E
+E.install("esp32", frames=frames, card=card, stop_after=40)
+# everything main.py imports, while the firmware folder is still reachable
+import app, hal_esp32, sdmount, evidence, dock, dockio, health, memsize, bringup, boardcfg, settings
+with open("%(repo)s/firmware/main.py") as f:
+    main_src = f.read()
+cwd = os.getcwd()
+vfs.umount("/")
+vfs.mount(vfs.VfsPosix(cwd), "/")
+try:
+    # boots: sys.platform == "esp32" picks Esp32Hal; runs until the camera stops it
+    exec(compile(main_src, "main.py", "exec"), {"__name__": "__main__"})
+except SystemExit as e:
+    stopped = str(e)
+print(json.dumps({"stopped": stopped}))
+"""
+
+
+def test_main_boots_on_the_esp32_branch_and_prints_its_boot_line(run_mpy, tmp_path, qvga_dir):
+    (tmp_path / "boards").mkdir()
+    (tmp_path / "boards" / "ai-thinker-esp32-cam.json").write_text(
+        open(os.path.join(REPO, "boards", "ai-thinker-esp32-cam.json")).read())
+    (tmp_path / "config.json").write_text(json.dumps({"board": "ai-thinker-esp32-cam", "framesize": "QVGA",
+                                                      "fps": 20, "preroll_s": 5}))
+    with open(tmp_path / "sd.img", "wb") as f:
+        f.truncate(16 * MIB)
+    from bodycam import upy
+    script = tmp_path / "t_script.py"
+    script.write_text(MAIN % {"frames": qvga_dir, "repo": REPO})
+    p = upy.run_script(str(script), heapsize=6 * MIB, cwd=str(tmp_path),
+                       extra_path=[os.path.join(HERE, "mpy")], timeout=300)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    boot = [line for line in p.stdout.splitlines() if line.startswith("BODYCAM-BOOT ")]
+    assert boot, p.stdout[-2000:]
+    b = json.loads(boot[0][len("BODYCAM-BOOT "):])
+    assert b["board"] == "ai-thinker-esp32-cam" and b["storage"] == {"ok": True, "kind": "sd", "path": "/sd/clips"}
+    assert b["memory"]["ring_bytes"] > 0 and b["memory"]["frame_measured"]
+    assert json.loads(p.stdout.splitlines()[-1])["stopped"] == "stand-in camera: capture limit reached"

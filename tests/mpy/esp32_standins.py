@@ -268,6 +268,9 @@ CAMERA_KEYS = ("data_pins", "pclk_pin", "vsync_pin", "href_pin", "sda_pin", "scl
 _camera_singleton = []
 
 
+STOP_AFTER = [None]  # captures before capture() raises SystemExit (ends main.py's endless loop)
+
+
 def _make_camera(frames):
     class Camera:
         def __init__(self, *args, **kw):
@@ -310,6 +313,8 @@ def _make_camera(frames):
         def capture(self):
             # A signed view into the one buffer the next capture overwrites
             # (modcamera.c: mp_obj_new_memoryview('b', ...)); None on failure.
+            if STOP_AFTER[0] is not None and self.i >= STOP_AFTER[0]:
+                raise SystemExit("stand-in camera: capture limit reached")
             if not frames:
                 return None
             f = frames[self.i % len(frames)]
@@ -385,11 +390,12 @@ class _Sys:
 
 
 def install(chip="esp32", frames=(), camera_api="cnadler86", heap_regions=((4128768, 3900000, 3800000, 3700000),),
-            card=None):
+            card=None, stop_after=None):
     """Put the stand-ins in sys.modules. card: the block device in the SD
     slot (None: empty slot)."""
     m = _make_machine(chip)
     m.SDCard.card = card
+    STOP_AFTER[0] = stop_after
     mods = sys.modules
     mods["machine"] = m
     mods["vfs"] = _make_vfs()
