@@ -76,6 +76,10 @@ def run(args):
         out(vb.port_url)
         out("virtual %s running: state in %s, board time %gx real time. "
             "Type help for commands, Ctrl-C to stop." % (vb.profile["name"], state, args.speed))
+        if args.sd != "fat32":
+            out("SD slot: %s (the board boots and buffers, and says why it cannot record)" % args.sd)
+        if args.heap:
+            out("heap: %d bytes for MicroPython beside the camera buffers" % args.heap)
         threading.Thread(target=_console, args=(vb, out, stop, run_command), daemon=True).start()
         try:
             while not stop.wait(0.2):
