@@ -5,10 +5,12 @@ import gc
 
 import boardcfg
 import button as btn
+import health
+import memsize
 import recover
 import settings as cfg
 from recorder import BUFFERING, RECORDING, Recorder
-from ring import FrameRing, _ticks_diff
+from ring import _ticks_diff
 from version import VERSION
 
 
@@ -16,9 +18,7 @@ class App:
     def __init__(self, hal, board, s, max_writes_per_tick=None):
         self.hal = hal
         self.settings = s
-        p = cfg.plan(board["psram_bytes"], s)
-        self.plan = p
-        self.ring = FrameRing(p["ring_bytes"], p["slots"], p.get("level_bytes"), p.get("full_ms", 0))
+        self.plan, self.ring, self.memory = self.size_ring(hal, board, s)
         b = board["button"]
         self.button = btn.Button(hal.ticks_ms, active_low=b["active_low"], hold_ms=s["hold_ms"])
         self.button.attach(hal.button_pin)
@@ -35,6 +35,7 @@ class App:
         # Clips cut off by a power loss are rebuilt before anything else.
         self.recovered = recover.recover_all(hal.clips_dir, self.recorder.stage,
                                              self.recorder.seal, self.recorder.audit)
+        health.attach(self, hal)  # no card: presses go to a RAM log; memory shortfall to the audit log
         self.interval_ms = 1000 // s["fps"]
         self.max_writes = max_writes_per_tick
         # Other loop work (e.g. the serial dock): objects with poll(now),
@@ -75,9 +76,19 @@ class App:
         self.write(now, now + self.interval_ms * 3 // 4)
         for svc in self.services:
             svc.poll(now)
-        hal.led("status", self.recorder.state == RECORDING)
+        hal.led("status", health.status_led(hal, self.recorder.state == RECORDING, now))
         self.ticks += 1
         return now
+
+    def size_ring(self, hal, board, s):
+        """(plan, ring, memory report): the ring sized from the memory really
+        free now that the camera is up (memsize.py); never fails the boot."""
+        return memsize.ring_for(hal, board, s)
+
+    def health(self):
+        """Storage and memory for the boot line and `bodycam info`."""
+        memsize.refresh(self.memory, self.ring, self.settings["fps"])
+        return health.report(self)
 
     def poll_button(self, now):
         b = self.button

@@ -361,7 +361,8 @@ class Dock:
                 "max_chunk": W.MAX_PAYLOAD, "max_window": MAX_WINDOW, "clips_dir": self.dir,
                 "frames_captured": self.app.ring.next_seq, "capture_errors": self.app.capture_errors,
                 "dock": self.stats, "last_error": self.last_error,
-                "tx_tick_waits": getattr(getattr(self.link, "out", None), "tick_waits", None)}
+                "tx_tick_waits": getattr(getattr(self.link, "out", None), "tick_waits", None),
+                "health": self.app.health() if hasattr(self.app, "health") else None}
 
     # P: ping (also confirms a new baud)
     def cmd_ping(self, cid, args):
@@ -674,6 +675,21 @@ class Dock:
             return None  # no record, or the AVI is not the recorded one: hash it
         return sha
 
+    # H ...: test hooks (button presses for hardware-in-loop tests), only on
+    # a board deployed with `bodycam deploy --test-hooks` (hooks/testhooks.py)
+    def cmd_test(self, cid, args):
+        try:
+            import testhooks
+        except ImportError:
+            return {"ok": False, "code": "no_test_hooks",
+                    "error": "this board has no test hooks: deploy it with `bodycam deploy --test-hooks`"}
+        return testhooks.command(self.app, args)
+
+    # D sd KB | leds | press: bring-up checks for `bodycam doctor` (bringup.py)
+    def cmd_doctor(self, cid, args):
+        import bringup
+        return bringup.command(self.app, args)
+
     def _log(self, kind, data):
         if self.audit is not None:
             try:
@@ -690,6 +706,8 @@ _HANDLERS = {
     "X": Dock.cmd_delete,
     "T": Dock.cmd_clock,
     "B": Dock.cmd_baud,
+    "H": Dock.cmd_test,
+    "D": Dock.cmd_doctor,
 }
 
 

@@ -23,7 +23,12 @@ class Esp32Hal:
             machine.Pin(board["power_hold"], machine.Pin.OUT, value=1)
         self.clock = clock.Clock(time.ticks_ms, _rtc_seconds, _rtc_set)
         self.camera = open_camera(board, settings)
-        self.clips_dir = mount_storage(board)
+        # A card problem never stops the boot: storage says why, clips_dir
+        # stays an unmounted path, so every write there fails with OSError
+        # (which the recorder and audit log already report) and the camera
+        # keeps buffering.
+        self.storage = mount_storage(board)
+        self.clips_dir = self.storage["path"] or "/sd/clips"
 
     def ticks_ms(self):
         return time.ticks_ms()
@@ -55,9 +60,10 @@ class _LemarivaCamera:
         self.cam = cam
 
     def capture(self):
-        # It returns False on a failed capture (its src/modcamera.c); the
-        # loop expects None, as cnadler86's driver gives.
-        return self.cam.capture() or None
+        # A failed capture returns False there (lemariva src/modcamera.c,
+        # camera_capture); the loop counts None as a failed capture.
+        f = self.cam.capture()
+        return f if f else None
 
 
 def open_camera(board, settings):
@@ -89,19 +95,35 @@ def open_camera(board, settings):
 
 
 def mount_storage(board):
+    """Mount the board's clip storage; returns sdmount's status dict (ok,
+    path, and on failure reason/error/advice). Never raises for a card."""
+    import sdmount
     st = board["storage"]
     if st["kind"] == "flash":
-        path = "/clips"
+        _makedirs("/clips")
+        return sdmount.ok_status("flash", "/clips")
+    p = st.get("pins", {})
+    if st["slot"] == 3:  # SPI mode (machine_sdcard.c: slots 2, 3)
+        def make():
+            return machine.SDCard(slot=3, sck=p["sck"], mosi=p["mosi"], miso=p["miso"], cs=p["cs"])
+    elif board["chip"] == "esp32":
+        # The original ESP32's SDMMC pins are fixed (IO_MUX); its SDCard has
+        # no cmd/data keywords (machine_sdcard.c: SOC_SDMMC_USE_GPIO_MATRIX).
+        def make():
+            return machine.SDCard(slot=st["slot"], width=st.get("width", 1))
     else:
-        p = st["pins"]
-        if st["slot"] == 3:
-            card = machine.SDCard(slot=3, sck=p["sck"], mosi=p["mosi"], miso=p["miso"], cs=p["cs"])
-        else:
-            card = machine.SDCard(slot=st["slot"], width=st.get("width", 1))
-        vfs.mount(card, "/sd")
-        path = "/sd/clips"
-    _makedirs(path)
-    return path
+        # ESP32-S3: SDMMC pins go through the GPIO matrix and default to
+        # other pins than the board's: pass them (sck is the CLK pin, data
+        # holds `width` pins; machine_sdcard.c, SOC_SDMMC_USE_GPIO_MATRIX).
+        w = st.get("width", 1)
+        data = tuple(p["d%d" % i] for i in range(w))
+
+        def make():
+            return machine.SDCard(slot=st["slot"], width=w, sck=p["clk"], cmd=p["cmd"], data=data)
+    status = sdmount.mount_sd(make, vfs.mount)
+    if status["ok"]:
+        _makedirs(status["path"])
+    return status
 
 
 def _makedirs(path):

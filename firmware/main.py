@@ -28,8 +28,28 @@ def boot_line(hal, board, s, a):
     # firmware came up with the version, board and settings it deployed.
     import json
     from version import VERSION
+    h = a.health()
     print("BODYCAM-BOOT " + json.dumps({"firmware": VERSION, "board": board["id"], "settings": s,
-                                        "ring_bytes": a.plan["ring_bytes"], "clock": hal.clock.utc()}))
+                                        "ring_bytes": a.plan["ring_bytes"], "clock": hal.clock.utc(),
+                                        "storage": h["storage"], "memory": h["memory"]}))
+    for why in boot_problems(h):
+        print("BODYCAM-PROBLEM " + why)
+
+
+def boot_problems(h):
+    # One plain line per problem, for a person watching the console.
+    out = []
+    st = h["storage"]
+    if not st["ok"]:
+        out.append("no clip storage (%s, %s): %s; buffering only, presses are not recorded"
+                   % (st["reason"], st["error"], st["advice"]))
+    m = h["memory"]
+    if m["shortfall"]:
+        out.append("pre-roll %d s of %d s wanted: %d bytes of ring at %d-byte frames "
+                   "(%d bytes free after the camera); lower fps/framesize/preroll_s"
+                   % (m["preroll_s_achievable"], m["preroll_s_wanted"], m["ring_bytes"],
+                      m["frame_bytes"], m["free_bytes"]))
+    return out
 
 
 main()

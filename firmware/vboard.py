@@ -22,7 +22,7 @@ import vfs
 
 import clock
 from hal_virtual import VirtualPin, _makedirs, signed_frame_buffer
-from vboard_bdev import CardImage, FlashPartition
+from vboard_bdev import CardImage, FlashPartition, NoCard, UnreadableCard
 
 ENV = "BODYCAM_VBOARD"  # the simulator's socket folder
 FRAMESIZES = {  # width, height (the camera's fb is width*height/5 bytes, as the driver's)
@@ -219,6 +219,8 @@ class SensorCamera:
     timeout). A failed capture is a blocking C call: pin IRQs wait for its
     end."""
 
+    sensor_name = "OV2640"  # cnadler86's Camera.sensor_name (the virtual sensor stands in for one)
+
     def __init__(self, link, framesize, fps, quality):
         w, h = FRAMESIZES[framesize]
         self.link = link
@@ -281,7 +283,8 @@ class BoardHal:
         self.button_pin = link.pin(b["pin"], 1 if b["active_low"] else 0)
         self.clock = clock.Clock(self.ticks_ms, link.rtc_seconds, link.rtc_set)
         self.camera = SensorCamera(link, settings["framesize"], settings["fps"], settings["jpeg_quality"])
-        self.clips_dir = mount_storage(board, link)
+        self.storage = mount_storage(board, link)  # as hal_esp32: a card problem never stops the boot
+        self.clips_dir = self.storage["path"] or "/sd/clips"
         self.leds = {}
 
     def ticks_ms(self):
@@ -304,17 +307,18 @@ class BoardHal:
 
 
 def mount_storage(board, link):
+    """As hal_esp32.mount_storage: sdmount's status dict, never raises for
+    a card. The card is mounted the way the ESP32 HAL mounts machine.SDCard
+    (vfs.mount(card, "/sd")), so the same FatFs code fails the same way."""
+    import sdmount
     st = board["storage"]
     if st["kind"] == "flash":
-        path = "/clips"
-    else:
-        card = link.sd_card
-        if card is None:
-            raise OSError("no SD card in the slot")
-        vfs.mount(vfs.VfsFat(card), "/sd")
-        path = "/sd/clips"
-    _makedirs(path)
-    return path
+        _makedirs("/clips")
+        return sdmount.ok_status("flash", "/clips")
+    status = sdmount.mount_sd(lambda: link.sd_card, vfs.mount)
+    if status["ok"]:
+        _makedirs(status["path"])
+    return status
 
 
 def boot():
@@ -343,7 +347,13 @@ def boot():
     vfs.mount(rom, "/rom", readonly=True)
     os.chdir("/")
     sys.path[:] = ["", "/rom", ".frozen", "/lib"]
-    link.sd_card = CardImage(sd) if sd else None
+    kind = info.get("sd_kind", "fat32")
+    if sd is None or kind == "none":
+        link.sd_card = NoCard()
+    elif kind == "unreadable":
+        link.sd_card = UnreadableCard(sd)
+    else:
+        link.sd_card = CardImage(sd)
     LINK = link
     return link
 

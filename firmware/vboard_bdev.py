@@ -31,6 +31,37 @@ class CardImage:
         return 0  # init, deinit, sync: nothing is cached here
 
 
+class NoCard:
+    """An empty SD slot, as machine.SDCard sees it (MicroPython 1.27
+    ports/esp32/machine_sdcard.c): the constructor succeeds, ioctl INIT
+    returns -1 (sdmmc_card_init failed) and reads return False, so
+    vfs.mount fails with FatFs's FR_NOT_READY: OSError(16, EBUSY)."""
+
+    def readblocks(self, n, buf):
+        return False
+
+    def writeblocks(self, n, buf):
+        return False
+
+    def ioctl(self, op, arg):
+        return 0 if op in (2, 3) else -1  # deinit, sync succeed; init, sizes fail
+
+
+class UnreadableCard(CardImage):
+    """A card that answers but whose sectors cannot be read (bad contacts,
+    a dying card). On the ESP32 machine.SDCard.readblocks returns False and
+    1.27's FatFs turns that into FR_DISK_ERR, OSError(5, EIO), at mount
+    (lib/oofatfs/ff.c find_volume: check_fs() == 4). The unix port's newer
+    FatFs (1.29) reports the same failed read as "no filesystem", so this
+    card raises the port's OSError(EIO) itself."""
+
+    def readblocks(self, n, buf):
+        raise OSError(5)
+
+    def writeblocks(self, n, buf):
+        raise OSError(5)
+
+
 class FlashPartition:
     """A region of NOR flash: erase sets 4 KiB blocks to 0xFF, programming
     can only clear bits (new = old AND data), the extended block protocol

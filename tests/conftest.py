@@ -19,36 +19,9 @@ class MpyError(AssertionError):
     pass
 
 
-def pytest_addoption(parser):
-    parser.addoption("--port", default=os.environ.get("BODYCAM_PORT"),
-                     help="serial port of a real bodycam board for the hardware-in-loop tests "
-                          "(default: $BODYCAM_PORT); without one they run on the virtual board")
-
-
-class HilTarget:
-    """What a hardware-in-loop test talks to: a real board's port, or a
-    virtual board (then `vb` is the VirtualBoard, which can press buttons)."""
-
-    def __init__(self, port_url, vb=None):
-        self.port_url = port_url
-        self.vb = vb
-
-    @property
-    def real(self):
-        return self.vb is None
-
-
-@pytest.fixture
-def hil(request, tmp_path):
-    port = request.config.getoption("--port")
-    if port:
-        yield HilTarget(port)
-        return
-    from bodycam.sim import VirtualBoard
-
-    with VirtualBoard(speed=10, state_dir=str(tmp_path / "vboard")) as vb:
-        vb.wait_recording_ready(timeout=60)
-        yield HilTarget(vb.port_url, vb)
+# Hardware-in-loop: the `board` / `virtual_board` fixtures and
+# --bodycam-port come from the package's pytest plugin (bodycam.pytest_plugin,
+# docs/hil.md).
 
 
 def mpy_json(code, script_dir, heapsize=None, cwd=None, timeout=600):

@@ -118,6 +118,22 @@ def firmware_files(compile_for, workdir, platform=None):
     return out
 
 
+def test_hook_files(compile_for, workdir):
+    """{device path: bytes} for firmware/hooks/testhooks.py (`deploy
+    --test-hooks`): the dock's "H" command for hardware-in-loop presses."""
+    path = os.path.join(firmware_dir(), "hooks", "testhooks.py")
+    if compile_for is None:
+        with open(path, "rb") as f:
+            return {"testhooks.py": f.read()}
+    dst = os.path.join(workdir, "testhooks.mpy")
+    try:
+        upy.compile_mpy(path, dst, ["-s", "testhooks.py"])
+    except RuntimeError as e:
+        raise DeployError(str(e))
+    with open(dst, "rb") as f:
+        return {"testhooks.mpy": f.read()}
+
+
 def stale_files(files, listing):
     """Files on the board that would shadow or outlive what is deployed:
     a module's other form (MicroPython imports X.py before X.mpy) and
@@ -199,7 +215,7 @@ def ensure_key(dev, board_id, present, log):
 # --- the whole deploy ---------------------------------------------------------
 
 def deploy(port, board_id=None, settings=None, source=False, baud=115200, reboot_timeout=60, log=print,
-           progress=True):
+           progress=True, test_hooks=False):
     """Deploy to the board on `port`. Returns a report dict: sent,
     unchanged, removed (device paths), bytes_sent, clock, boot (the boot
     line's JSON), seconds. progress: show the upload's progress on stderr
@@ -215,6 +231,8 @@ def deploy(port, board_id=None, settings=None, source=False, baud=115200, reboot
         compile_for = None if source else device_mpy_version(info["mpy"])
         files = firmware_files(compile_for, work, info.get("platform"))
         files[CONFIG] = config_bytes(board_id, chosen)
+        if test_hooks:
+            files.update(test_hook_files(compile_for, work))
         with open(os.path.join(boards_dir(), board_id + ".json"), "rb") as f:
             files["boards/%s.json" % board_id] = f.read()
 
@@ -224,6 +242,8 @@ def deploy(port, board_id=None, settings=None, source=False, baud=115200, reboot
         send = [n for n in files if have.get(n) != hashlib.sha256(files[n]).hexdigest()]
         unchanged = [n for n in files if n not in send]
         removed = stale_files(files, probe["dirs"])
+        if not test_hooks:  # a plain deploy takes the test hooks off again
+            removed += [n for n in probe["dirs"].get("", []) if n in ("testhooks.py", "testhooks.mpy")]
         for n in removed:
             dev.remove(n)
         if any(n.startswith("boards/") for n in send):

@@ -21,6 +21,10 @@ def add_arguments(p):
     p.add_argument("--board", choices=board_ids(),
                    help="board profile (default: the board's current config, else ai-thinker-esp32-cam)")
     add_deploy_arguments(p)
+    p.add_argument("--test-hooks", action="store_true",
+                   help="also deploy the test hooks: the dock command hardware-in-loop tests press the button "
+                        "with (each press is audit-logged as a test trigger); a deploy without this flag "
+                        "removes them")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
@@ -28,6 +32,6 @@ def run(args):
     from bodycam.deploying import deploy, describe
     r = deploy(need_port(args), args.board, settings_from_args(args), source=args.source,
                reboot_timeout=args.reboot_timeout, log=(lambda *a: None) if args.json else print,
-               progress=not args.json)
+               progress=not args.json, test_hooks=getattr(args, "test_hooks", False))
     print(json.dumps(r, indent=2, default=str) if args.json else describe(r))
     return 0

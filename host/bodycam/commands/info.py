@@ -43,8 +43,28 @@ def run(args):
         ("clock", ctext),
         ("link", "%d baud (boots at %d)" % (info.get("baud"), info.get("boot_baud"))),
     ]
+    rows += health_rows(info.get("health"))
     if info.get("last_error"):
         rows.append(("dock error", info["last_error"]))
     for k, v in rows:
         print("%-10s %s" % (k, v))
     return 0
+
+
+def health_rows(h):
+    """What the board could not get at boot: its card, the whole pre-roll."""
+    if not h:
+        return []
+    rows = []
+    st = h.get("storage") or {}
+    if st.get("ok") is False:
+        rows.append(("PROBLEM", "no clip storage: %s (%s). %s" % (st.get("reason"), st.get("error"), st.get("advice"))))
+    un = h.get("unrecorded")
+    if un and un.get("presses"):
+        rows.append(("PROBLEM", "%d button press(es) not recorded (no storage)" % un["presses"]))
+    m = h.get("memory") or {}
+    if m:
+        rows.append(("pre-roll", "%s s of %s s wanted (ring %s at %s-byte frames)%s" % (
+            m.get("preroll_s_achievable"), m.get("preroll_s_wanted"), human_bytes(m.get("ring_bytes") or 0),
+            m.get("frame_bytes"), " SHORTFALL: lower fps, framesize or preroll_s" if m.get("shortfall") else "")))
+    return rows

@@ -31,6 +31,30 @@ def add_arguments(p):
                         "real time (default: %(default)s)")
     p.add_argument("--port", type=int, default=0, help="TCP port to listen on (default: any free port)")
     p.add_argument("--quiet", action="store_true", help="do not print the board's events")
+    add_card_heap_arguments(p)
+
+
+def add_card_heap_arguments(p):
+    from bodycam.sim.storage import SD_KINDS
+    p.add_argument("--sd", choices=SD_KINDS, default="fat32",
+                   help="what is in the SD slot: fat32 (the card in the state dir, a FAT card formatted by the "
+                        "board's own FatFs: FAT16 at the default 256 MiB), exfat (a card as 64 GB+ cards ship, which MicroPython cannot mount), unreadable "
+                        "(reads fail), none (empty slot). The board boots and buffers either way and says why it "
+                        "cannot record (default: %(default)s)")
+    p.add_argument("--heap", type=_heap_arg, metavar="BYTES",
+                   help="bytes of memory for MicroPython beside the camera buffers, instead of what the board "
+                        "profile implies (e.g. 1500000 or 1.5M): act out a board with less free memory")
+
+
+def _heap_arg(text):
+    import argparse
+    t = text.strip().upper()
+    mult = {"K": 1024, "M": 1024 * 1024}.get(t[-1:], 1)
+    try:
+        n = int(float(t[:-1] if mult != 1 else t) * mult)
+    except ValueError:
+        raise argparse.ArgumentTypeError("--heap takes bytes, like 1500000, 1500K or 1.5M, not %r" % text)
+    return n
 
 
 def run(args):
@@ -48,10 +72,14 @@ def run(args):
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: stop.set())
     with VirtualBoard(board=args.board, state_dir=state, baud=args.baud, speed=args.speed,
-                      port=args.port, log=event) as vb:
+                      port=args.port, log=event, sd=args.sd, heap_bytes=args.heap) as vb:
         out(vb.port_url)
         out("virtual %s running: state in %s, board time %gx real time. "
             "Type help for commands, Ctrl-C to stop." % (vb.profile["name"], state, args.speed))
+        if args.sd != "fat32":
+            out("SD slot: %s (the board boots and buffers, and says why it cannot record)" % args.sd)
+        if args.heap:
+            out("heap: %d bytes for MicroPython beside the camera buffers" % args.heap)
         threading.Thread(target=_console, args=(vb, out, stop, run_command), daemon=True).start()
         try:
             while not stop.wait(0.2):

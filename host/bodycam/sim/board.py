@@ -44,6 +44,7 @@ from bodycam.sim.uart import BoardUart, speed_code
 # ~50 ms where a USB adapter takes microseconds; then IO0 stays low ~150 ms.
 EN_RC_S = 0.1
 MAX_SPEED = 1000
+MIN_HEAP = 256 * 1024  # below this the firmware itself does not load
 
 ROM_BANNERS = {
     "esp32": (b"ets Jul 29 2019 12:21:46\r\n\r\nrst:%s,boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n",
@@ -57,7 +58,8 @@ DOWNLOAD_BANNER = (b"ets Jul 29 2019 12:21:46\r\n\r\nrst:0x1 (POWERON_RESET),boo
 
 class VirtualBoard:
     def __init__(self, board=DEFAULT_BOARD, state_dir=None, baud=115200, speed=1, settings=None,
-                 host="127.0.0.1", port=0, sd_bytes=None, rx_buffer=260, log=None):
+                 host="127.0.0.1", port=0, sd_bytes=None, rx_buffer=260, log=None,
+                 sd="fat32", heap_bytes=None):
         try:
             self.profile = load_board(board)
         except ValueError as e:
@@ -68,6 +70,9 @@ class VirtualBoard:
             speed_code(baud)
         except (ValueError, TypeError) as e:
             raise SimError(str(e))
+        if heap_bytes is not None and (not isinstance(heap_bytes, int) or heap_bytes < MIN_HEAP):
+            raise SimError("heap_bytes must be a whole number of bytes >= %d, not %r" % (MIN_HEAP, heap_bytes))
+        self.heap_override = heap_bytes
         if settings is not None:
             try:
                 shared("settings").validate(settings)
@@ -81,7 +86,7 @@ class VirtualBoard:
         if state_dir is None:
             state_dir = self._tmp_state = tempfile.mkdtemp(prefix="bodycam-vboard-")
         try:
-            self.store = StateDir(state_dir, self.profile, sd_bytes=sd_bytes)
+            self.store = StateDir(state_dir, self.profile, sd_bytes=sd_bytes, sd_kind=sd)
         except BaseException:
             if self._tmp_state:
                 shutil.rmtree(self._tmp_state, ignore_errors=True)
@@ -318,12 +323,17 @@ class VirtualBoard:
         frame buffers (settings.heap_bytes), plus the one frame buffer the
         virtual camera keeps on the heap."""
         s = shared("settings")
+        override = getattr(self, "heap_override", None)
         cfg = self.store.read_config() or {}
         try:
             st = s.validate({k: v for k, v in cfg.items() if k != "board"})
         except ValueError:
             st = dict(s.DEFAULTS)
         w, h, _ = s.FRAMESIZES[st["framesize"]]
+        if override is not None:
+            # heap_bytes=N: the board has N bytes for MicroPython beside the
+            # camera driver's buffers (less or more than its profile implies).
+            return override + w * h // 5
         return s.heap_bytes(self.profile["psram_bytes"], st["framesize"], st["fb_count"]) + w * h // 5
 
     def _supervise(self, proc):
@@ -367,7 +377,7 @@ class VirtualBoard:
             "rtc_ms": self._rtc_now(),
             "flash": self.store.flash_path, "vfs_offset": VFS_OFFSET,
             "vfs_size": self.store.flash_bytes - VFS_OFFSET,
-            "sd": self.store.sd_path if b["storage"]["kind"] == "sd" else None,
+            "sd": self.store.card_path(), "sd_kind": self.store.sd_kind,
             "rom": firmware_dir(), "board": b["id"],
         }
 
@@ -391,6 +401,9 @@ class VirtualBoard:
             self.log("RTC set")
         elif op == "reset":
             threading.Thread(target=self._soft_cpu_reset, daemon=True).start()
+        elif op == "tap":  # `bodycam doctor`'s button check: pressed for you
+            self.log("button tapped for the firmware (doctor)")
+            threading.Thread(target=self.tap, daemon=True).start()
 
     def _soft_cpu_reset(self):
         with self._lock:

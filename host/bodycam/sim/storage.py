@@ -4,6 +4,9 @@ power cuts like real storage (the pre-roll in RAM is not):
   flash.bin   the SPI flash chip (4 MiB on the AI-Thinker), MicroPython's
               littlefs 'vfs' partition at 0x200000 as on ESP32 builds
   sd.img      the microSD card: a FAT image (sparse file)
+  sd-exfat.img  a second card, exFAT-formatted as large cards ship
+              (`--sd exfat`): kept apart so acting out a bad card never
+              touches the clips on the good one
   state.json  which board this is, and whether its app was flashed
 
 The host reads and writes the images with the board's own code
@@ -25,6 +28,11 @@ VFS_OFFSET = 0x200000  # MicroPython's ESP32 partition table puts 'vfs' here
 DEFAULT_FLASH_BYTES = 4 * MIB
 DEFAULT_SD_BYTES = 256 * MIB
 STATE_FORMAT = "bodycam-vboard/1"
+# What is in the SD slot (`bodycam sim --sd`): the FAT card; an exFAT card
+# (MicroPython's FatFs has no exFAT); a card whose reads fail; no card.
+# firmware/vboard_bdev.py makes each fail the way machine.SDCard does.
+SD_KINDS = ("fat32", "exfat", "unreadable", "none")
+EXFAT_PART_LBA = 2048  # where SD card formatters put the first partition (4 MiB aligned)
 
 
 class Image:
@@ -96,7 +104,10 @@ class Image:
 class StateDir:
     """A board's state dir, locked for one running virtual board."""
 
-    def __init__(self, path, board, flash_bytes=None, sd_bytes=None):
+    def __init__(self, path, board, flash_bytes=None, sd_bytes=None, sd_kind="fat32"):
+        if sd_kind not in SD_KINDS:
+            raise SimError("sd must be one of %s, not %r" % (", ".join(SD_KINDS), sd_kind))
+        self.sd_kind = sd_kind
         self.path = os.path.abspath(path)
         self.board = board
         self.flash_bytes = flash_bytes or board.get("flash_bytes", DEFAULT_FLASH_BYTES)
@@ -128,6 +139,7 @@ class StateDir:
         self._lock.flush()
         self.flash_path = os.path.join(self.path, "flash.bin")
         self.sd_path = os.path.join(self.path, "sd.img")
+        self.exfat_path = os.path.join(self.path, "sd-exfat.img")
         self.flash = Image(self.flash_path, "lfs", VFS_OFFSET, self.flash_bytes - VFS_OFFSET)
         self.sd = Image(self.sd_path, "fat")
         try:
@@ -197,6 +209,17 @@ class StateDir:
                       "sd_bytes": self.sd_bytes, "app": "factory"}
         self.save_state()
 
+    def card_path(self):
+        """The image in the SD slot for the board's hello (None: no slot or
+        no card); an exFAT card is made on first use."""
+        if self.board["storage"]["kind"] != "sd" or self.sd_kind == "none":
+            return None
+        if self.sd_kind == "exfat":
+            if not os.path.exists(self.exfat_path):
+                write_exfat_card(self.exfat_path, self.sd_bytes)
+            return self.exfat_path
+        return self.sd_path
+
     def write_config(self, settings):
         data = json.dumps(dict(settings, board=self.board["id"])).encode()
         self.flash.write("config.json", data)
@@ -217,3 +240,32 @@ class StateDir:
                 self._lock.close()
                 self._lock = None
 
+
+
+def write_exfat_card(path, size):
+    """A card as exFAT cards ship: an MBR whose first partition (type 0x07)
+    starts at EXFAT_PART_LBA and holds an exFAT boot sector (Microsoft's
+    exFAT specification, section 3.1: JumpBoot EB 76 90, "EXFAT   ", 53
+    zero bytes, revision 1.00, 512-byte sectors, signature 55 AA). Only the
+    boot region is written: FatFs without exFAT stops at that sector
+    (lib/oofatfs/ff.c check_fs), as on the board."""
+    import struct
+    sectors = size // 512
+    part = sectors - EXFAT_PART_LBA
+    mbr = bytearray(512)
+    mbr[446:462] = struct.pack("<B3sB3sII", 0, b"\0\0\x21", 0x07, b"\0\0\0", EXFAT_PART_LBA, part)
+    mbr[510:512] = b"\x55\xaa"
+    vbr = bytearray(512)
+    vbr[0:11] = b"\xEB\x76\x90EXFAT   "
+    # PartitionOffset, VolumeLength, FatOffset, FatLength, ClusterHeapOffset,
+    # ClusterCount, FirstClusterOfRootDirectory, VolumeSerialNumber
+    clusters = (part - 4096) // 64
+    struct.pack_into("<QQIIIIII", vbr, 64, EXFAT_PART_LBA, part, 2048, (clusters * 4 + 511) // 512, 4096,
+                     clusters, 4, 0x0BC0CA11)
+    struct.pack_into("<HHBBBB", vbr, 104, 0x0100, 0, 9, 6, 1, 0x80)  # revision, flags, shifts, FATs, drive
+    vbr[510:512] = b"\x55\xaa"
+    with open(path, "wb") as f:
+        f.truncate(size)
+        f.write(mbr)
+        f.seek(EXFAT_PART_LBA * 512)
+        f.write(vbr)
