@@ -22,8 +22,6 @@ BOOT_BAUD = 115200
 TX_FIFO = 128  # SOC_UART_FIFO_LEN (ESP32, ESP32-S3)
 TX_SLACK = 16  # bytes of the FIFO the estimate leaves unused (clock and divider error)
 ESP_ERR_INVALID_STATE = 0x103
-# Speeds the unix port's termios knows (the virtual board follows them).
-_UNIX_SPEEDS = (9600, 57600, 115200, 230400, 460800, 500000, 576000, 921600, 1000000, 1152000)
 
 
 class TxPacer:
@@ -209,15 +207,8 @@ class StdioLink:
 def current_baud():
     if sys.platform == "esp32":
         return BOOT_BAUD
-    try:
-        import termios
-        speed = termios.tcgetattr(0)[5]
-    except (ImportError, OSError, AttributeError):
-        return BOOT_BAUD
-    for b in _UNIX_SPEEDS:
-        if getattr(termios, "B%d" % b, None) == speed:
-            return b
-    return BOOT_BAUD
+    import ptyline  # the unix port's line is a pty (sim/board_side)
+    return ptyline.current_baud(BOOT_BAUD)
 
 
 def set_baud(baud):
@@ -231,7 +222,8 @@ def set_baud(baud):
     if vb is not None:
         repl_baud(vb.UART, baud)  # the virtual board answers as the port does
         return
-    set_pty_baud(baud)
+    import ptyline
+    ptyline.set_pty_baud(baud)
 
 
 def repl_baud(uart, baud):
@@ -248,26 +240,6 @@ def repl_baud(uart, baud):
     except OSError as e:
         if not e.args or e.args[0] != -ESP_ERR_INVALID_STATE:
             raise ValueError("UART(0, baudrate=%d) failed: %s" % (baud, e))
-
-
-def set_pty_baud(baud):
-    """Unix port on a pty (the rig, the virtual board's divider): set the
-    pty's speed; the simulator reads it from the master side and paces (or
-    garbles) the line by it."""
-    try:
-        import termios
-    except ImportError:
-        raise ValueError("this MicroPython has no termios: cannot change the line speed")
-    code = getattr(termios, "B%d" % baud, None)
-    if code is None:
-        raise ValueError("the virtual board's line cannot run at %d baud" % baud)
-    try:
-        a = termios.tcgetattr(0)
-        a[4] = code
-        a[5] = code
-        termios.tcsetattr(0, termios.TCSANOW, a)
-    except OSError as e:
-        raise ValueError("stdin is not a serial line (%s)" % e)
 
 
 def set_rtc(unix_ms):

@@ -10,7 +10,7 @@ def main():
     if sys.platform == "esp32":
         from hal_esp32 import Esp32Hal as Hal
     else:
-        from hal_virtual import board_hal
+        from unix_hal import board_hal  # the platform's (sim/board_side), as machine is on an ESP32
         Hal = board_hal()  # the virtual board's HAL when `bodycam sim` booted us
     hal = Hal(board, s)
     import evidence  # audit log + sealed manifests on the HAL; logs the boot

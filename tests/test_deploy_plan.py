@@ -3,6 +3,7 @@ board: which settings go in config.json (and which are refused), what is
 compiled for which bytecode version, what counts as stale on the board, and
 whether a boot line matches what was deployed."""
 import json
+import os
 
 import pytest
 
@@ -93,11 +94,14 @@ def test_boot_line_must_match_what_was_deployed():
         deploying._check_boot(deploying.BOOT_MARKER + "{", "ai-thinker-esp32-cam", s)
 
 
-def test_a_real_esp32_does_not_get_the_virtual_boards_modules(tmp_path):
+def test_no_board_gets_the_virtual_boards_modules(tmp_path):
+    # firmware/ holds exactly what is deployed; the virtual board's own HAL
+    # lives beside the simulator and is on its path like built-in modules.
     from bodycam.deploying import firmware_files
+    from bodycam.resources import board_side_dir
 
-    esp = firmware_files(None, str(tmp_path), "esp32")
-    unix = firmware_files(None, str(tmp_path), "linux")
-    assert "main.py" in esp and "ring.py" in esp
-    assert not [n for n in esp if n.startswith("vboard")]
-    assert [n for n in unix if n.startswith("vboard")]
+    files = firmware_files(None, str(tmp_path))
+    assert "main.py" in files and "ring.py" in files
+    side = sorted(n for n in os.listdir(board_side_dir()) if n.endswith(".py"))
+    assert {"vboard.py", "hal_virtual.py", "vboard_boot.py"} <= set(side)
+    assert not set(side) & set(files)

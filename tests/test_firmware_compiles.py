@@ -1,12 +1,14 @@
-"""Every firmware file compiles with mpy-cross and imports on the unix port."""
+"""Every firmware file (and every module of the virtual board's device
+side) compiles with mpy-cross and imports on the unix port."""
 import os
 
 import pytest
 
 from bodycam import upy
-from bodycam.resources import firmware_dir
+from bodycam.resources import board_side_dir, firmware_dir
 
 FILES = sorted(f for f in os.listdir(firmware_dir()) if f.endswith(".py"))
+SIDE = sorted(f for f in os.listdir(board_side_dir()) if f.endswith(".py"))
 # Modules that need the ESP32's hardware modules (machine.Pin, camera, vfs
 # SD card) or run the loop forever on import.
 NOT_IMPORTABLE_ON_UNIX = {"hal_esp32.py", "main.py"}
@@ -16,9 +18,11 @@ def test_firmware_has_files():
     assert {"ring.py", "button.py", "recorder.py", "clip.py", "avi.py", "main.py"} <= set(FILES)
 
 
-@pytest.mark.parametrize("name", FILES)
-def test_mpy_cross_compiles(name, tmp_path):
-    out = upy.compile_mpy(os.path.join(firmware_dir(), name), str(tmp_path / (name[:-3] + ".mpy")))
+@pytest.mark.parametrize("path", [os.path.join(firmware_dir(), f) for f in FILES] +
+                         [os.path.join(board_side_dir(), f) for f in SIDE], ids=FILES + SIDE)
+def test_mpy_cross_compiles(path, tmp_path):
+    name = os.path.basename(path)
+    out = upy.compile_mpy(path, str(tmp_path / (name[:-3] + ".mpy")))
     data = open(out, "rb").read()
     assert data[:1] == b"M" and len(data) > 8
 

@@ -77,3 +77,39 @@ def test_the_offload_rig_is_not_in_the_installed_package():
     # ...but tests and bench still have it.
     from rig.offload import DEVICE_SCRIPT, DockRig  # noqa: F401
     assert os.path.exists(DEVICE_SCRIPT)
+
+
+def test_device_modules_have_no_import_cycle():
+    # firmware/ and the virtual board's device side are flat MicroPython
+    # modules; a cycle (as hal_virtual <-> vboard once was) makes import
+    # order matter on the board.
+    from bodycam.resources import board_side_dir, firmware_dir
+    dirs = [firmware_dir(), board_side_dir()]
+    mods = {}
+    for d in dirs:
+        for f in os.listdir(d):
+            if f.endswith(".py"):
+                mods[f[:-3]] = os.path.join(d, f)
+    graph = {}
+    for name, path in mods.items():
+        deps = set()
+        for node in ast.walk(ast.parse(open(path).read())):
+            if isinstance(node, ast.Import):
+                deps.update(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                deps.add(node.module)
+        graph[name] = sorted(d for d in deps if d in mods and d != name)
+
+    def cycle_from(start):
+        stack = [(start, [start])]
+        while stack:
+            node, path = stack.pop()
+            for nxt in graph[node]:
+                if nxt == start:
+                    return path + [start]
+                if nxt not in path:
+                    stack.append((nxt, path + [nxt]))
+        return None
+
+    cycles = [c for c in (cycle_from(m) for m in sorted(graph)) if c]
+    assert not cycles, "import cycles: %s" % ["->".join(c) for c in cycles]

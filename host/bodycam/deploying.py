@@ -83,16 +83,13 @@ def device_mpy_version(mpy):
     return mpy & 0xFF, (mpy >> 8) & 3
 
 
-VIRTUAL_ONLY = "vboard"  # firmware/vboard*.py: the virtual board's own HAL
-
-
-def firmware_files(compile_for, workdir, platform=None):
+def firmware_files(compile_for, workdir):
     """{device path: bytes} for firmware/*.py: compiled to .mpy when
     compile_for is the device's (version, sub-version), else the sources.
-    A real ESP32 does not get the virtual board's modules."""
+    firmware/ holds only what goes onto a board (the virtual board's own
+    modules live in bodycam/sim/board_side)."""
     src_dir = firmware_dir()
-    names = sorted(n for n in os.listdir(src_dir) if n.endswith(".py")
-                   and not (platform == "esp32" and n.startswith(VIRTUAL_ONLY)))
+    names = sorted(n for n in os.listdir(src_dir) if n.endswith(".py"))
     out = {}
     if compile_for is not None:
         have = mpy_cross_version()
@@ -229,7 +226,7 @@ def deploy(port, board_id=None, settings=None, source=False, baud=115200, reboot
         board_id = board_id or (current or {}).get("board") or DEFAULT_BOARD
         board, chosen, plan = choose_settings(board_id, given, current)
         compile_for = None if source else device_mpy_version(info["mpy"])
-        files = firmware_files(compile_for, work, info.get("platform"))
+        files = firmware_files(compile_for, work)
         files[CONFIG] = config_bytes(board_id, chosen)
         if test_hooks:
             files.update(test_hook_files(compile_for, work))

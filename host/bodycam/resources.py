@@ -20,6 +20,14 @@ def firmware_dir():
     return _data_dir("firmware")
 
 
+def board_side_dir():
+    """The virtual board's own device-side modules (its HAL: camera, pins,
+    UART, storage, boot), MicroPython files that play the part of the ESP32
+    port's built-in modules. Never deployed: firmware/ holds only what goes
+    onto a board."""
+    return os.path.join(_PKG, "sim", "board_side")
+
+
 def boards_dir():
     return _data_dir("boards")
 

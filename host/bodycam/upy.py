@@ -5,7 +5,7 @@ import shutil
 import subprocess
 import sys
 
-from bodycam.resources import firmware_dir
+from bodycam.resources import board_side_dir, firmware_dir
 
 
 def _tool(name, hint):
@@ -34,9 +34,11 @@ def mpy_cross_exe():
 
 def micropython_env(extra_path=()):
     """Environment whose MICROPYPATH puts firmware/ (and extra dirs) on
-    MicroPython's import path, with the frozen/builtin modules kept."""
+    MicroPython's import path, then the virtual board's device-side HAL
+    (sim/board_side: what a port's built-in modules are to the firmware),
+    with the frozen/builtin modules kept."""
     env = dict(os.environ)
-    env["MICROPYPATH"] = os.pathsep.join(list(extra_path) + [firmware_dir(), ".frozen"])
+    env["MICROPYPATH"] = os.pathsep.join(list(extra_path) + [firmware_dir(), board_side_dir(), ".frozen"])
     return env
 
 

@@ -2,7 +2,7 @@
 ESP32-CAM-MB programmer, run on the host.
 
 The chip is the MicroPython unix port, started with the board's memory as
-its heap, running firmware/vboard_boot.py (the startup an ESP32 does: mount
+its heap, running sim/board_side/vboard_boot.py (the startup an ESP32 does: mount
 the flash filesystem, boot.py, main.py). The rest is simulated here:
 
   power and reset   EN from RTS, IO0 from DTR through the MB board's
@@ -27,7 +27,7 @@ import time
 
 from bodycam import upy
 from bodycam.boards import DEFAULT_BOARD, load_board
-from bodycam.resources import firmware_dir, shared
+from bodycam.resources import board_side_dir, firmware_dir, shared
 from bodycam.sim.clock import BoardClock
 from bodycam.sim.control import Control
 from bodycam.sim.errors import SimError
@@ -118,6 +118,9 @@ class VirtualBoard:
             # The firmware as the chip's ROM: relative paths keep the host's
             # folders out of the board's tracebacks ("rom/main.py").
             os.symlink(firmware_dir(), os.path.join(self._run_dir, "rom"))
+            # The chip's own modules (the virtual board's HAL), as a port's
+            # built-in modules are: on the path, never on its flash.
+            os.symlink(board_side_dir(), os.path.join(self._run_dir, "chip"))
             self.uart = BoardUart(baud, rx_buffer, log=self.log)
             self.uart.on_rom_leave = self._rom_leave
             self.control = Control(self._hello, self._message)
@@ -300,8 +303,8 @@ class VirtualBoard:
                           b"runs in its place\r\n" % msg.encode())
         heap = self._heap_bytes()
         self.sensor.reset_stats()
-        env = dict(os.environ, MICROPYPATH="rom:.frozen", BODYCAM_VBOARD=self._sock_dir)
-        cmd = [upy.micropython_exe(), "-X", upy.heap_arg(heap), "-i", "rom/vboard_boot.py"]
+        env = dict(os.environ, MICROPYPATH="chip:rom:.frozen", BODYCAM_VBOARD=self._sock_dir)
+        cmd = [upy.micropython_exe(), "-X", upy.heap_arg(heap), "-i", "chip/vboard_boot.py"]
         self._mode = mode
         proc = subprocess.Popen(cmd, stdin=self.uart.slave, stdout=self.uart.slave, stderr=self.uart.slave,
                                 cwd=self._run_dir, env=env, start_new_session=True, close_fds=True)
@@ -378,7 +381,7 @@ class VirtualBoard:
             "flash": self.store.flash_path, "vfs_offset": VFS_OFFSET,
             "vfs_size": self.store.flash_bytes - VFS_OFFSET,
             "sd": self.store.card_path(), "sd_kind": self.store.sd_kind,
-            "rom": firmware_dir(), "board": b["id"],
+            "rom": firmware_dir(), "chip": board_side_dir(), "board": b["id"],
         }
 
     def _rtc_now(self):

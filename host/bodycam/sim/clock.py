@@ -1,6 +1,6 @@
 """Board time: the virtual chip's clock, in microseconds since its last
 reset, running `speed` times faster than wall time. The simulator owns it;
-the firmware anchors to it at boot (firmware/vboard.py), so the button's
+the firmware anchors to it at boot (sim/board_side/vboard.py), so the button's
 timing and the camera's frame times are in the same time on both sides."""
 import time
 

@@ -10,7 +10,7 @@ power cuts like real storage (the pre-roll in RAM is not):
   state.json  which board this is, and whether its app was flashed
 
 The host reads and writes the images with the board's own code
-(firmware/vboard_fs.py on MicroPython's unix port), so there is one FAT and
+(sim/board_side/vboard_fs.py on MicroPython's unix port), so there is one FAT and
 one littlefs implementation, the real ones."""
 import errno
 import fcntl
@@ -20,7 +20,7 @@ import subprocess
 import tempfile
 
 from bodycam import upy
-from bodycam.resources import firmware_dir
+from bodycam.resources import board_side_dir
 from bodycam.sim.errors import SimError
 
 MIB = 1024 * 1024
@@ -30,7 +30,7 @@ DEFAULT_SD_BYTES = 256 * MIB
 STATE_FORMAT = "bodycam-vboard/1"
 # What is in the SD slot (`bodycam sim --sd`): the FAT card; an exFAT card
 # (MicroPython's FatFs has no exFAT); a card whose reads fail; no card.
-# firmware/vboard_bdev.py makes each fail the way machine.SDCard does.
+# sim/board_side/vboard_bdev.py makes each fail the way machine.SDCard does.
 SD_KINDS = ("fat32", "exfat", "unreadable", "none")
 EXFAT_PART_LBA = 2048  # where SD card formatters put the first partition (4 MiB aligned)
 
@@ -46,7 +46,7 @@ class Image:
         self.size = size
 
     def run(self, ops, readonly=False):
-        """Run ops (see firmware/vboard_fs.py) in one MicroPython process;
+        """Run ops (see sim/board_side/vboard_fs.py) in one MicroPython process;
         returns their results. Raises SimError if the image won't mount and
         FileNotFoundError/SimError for the first op that failed."""
         job = {"image": self.path, "kind": self.kind, "offset": self.offset, "size": self.size,
@@ -56,7 +56,7 @@ class Image:
             jf.flush()
             try:
                 p = subprocess.run([upy.micropython_exe(), "-X", "heapsize=4M",
-                                    os.path.join(firmware_dir(), "vboard_fs.py"), jf.name],
+                                    os.path.join(board_side_dir(), "vboard_fs.py"), jf.name],
                                    env=upy.micropython_env(), capture_output=True, text=True, timeout=300)
             except subprocess.TimeoutExpired:
                 raise SimError("reading the %s image %s timed out" % (self.kind, self.path))

@@ -188,13 +188,3 @@ def _makedirs(path):
             os.mkdir(p)
         except OSError:
             pass
-
-
-def board_hal():
-    """The HAL class for this unix-port run: the virtual board's when
-    `bodycam sim` booted us (vboard.boot() ran), else VirtualHal."""
-    try:
-        import vboard
-    except ImportError:
-        return VirtualHal
-    return vboard.BoardHal if vboard.attached() else VirtualHal

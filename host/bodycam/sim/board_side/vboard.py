@@ -9,7 +9,7 @@
 # as hal_esp32.Esp32Hal (button_pin, clock, camera, clips_dir, ticks_ms,
 # sleep_ms, led), plus reset() standing in for machine.reset(). The UART is
 # the process's stdin/stdout (a pty): its speed is the pty's termios speed
-# (dockio.set_baud sets it), which the simulator paces the line by.
+# (ptyline.set_pty_baud sets it), which the simulator paces the line by.
 import json
 import os
 import select
@@ -332,6 +332,7 @@ def boot():
     flash = open(info["flash"], "r+b")
     sd = open(info["sd"], "r+b") if info.get("sd") else None
     rom = vfs.VfsPosix(info["rom"])
+    chip = vfs.VfsPosix(info["chip"])
     vfs.umount("/")  # from here on the board sees only its own storage
     part = FlashPartition(flash, info["vfs_offset"], info["vfs_size"])
     try:
@@ -345,8 +346,11 @@ def boot():
     # The bodycam firmware this virtual board was built with, read-only,
     # like a ROMFS partition: files deployed to the flash come first.
     vfs.mount(rom, "/rom", readonly=True)
+    # The chip's built-in modules (this HAL), as an ESP32 port's are: the
+    # firmware imports them by name, nothing deploys them.
+    vfs.mount(chip, "/chip", readonly=True)
     os.chdir("/")
-    sys.path[:] = ["", "/rom", ".frozen", "/lib"]
+    sys.path[:] = ["", "/rom", "/chip", ".frozen", "/lib"]
     kind = info.get("sd_kind", "fat32")
     if sd is None or kind == "none":
         link.sd_card = NoCard()
@@ -447,8 +451,8 @@ def repl_uart():
     """The board's REPL UART model (one per boot)."""
     global _REPL_UART
     if _REPL_UART is None:
-        import dockio
-        _REPL_UART = ReplUart(LINK, sys.stdout.buffer, dockio.current_baud())
+        import ptyline
+        _REPL_UART = ReplUart(LINK, sys.stdout.buffer, ptyline.current_baud(115200))
     return _REPL_UART
 
 
@@ -467,8 +471,8 @@ def UART(uart_id, baudrate=0, **kw):
     if uart_id != 0:
         raise ValueError("the virtual board models UART(0), the REPL UART, only")
     if baudrate:
-        import dockio
-        dockio.set_pty_baud(baudrate)
+        import ptyline
+        ptyline.set_pty_baud(baudrate)
         repl_uart().set_baud(baudrate)
     # ESP-IDF logs the failing call on the console (errors are printed:
     # sdkconfig.base sets CONFIG_LOG_DEFAULT_LEVEL_ERROR), at the new speed.
