@@ -33,6 +33,11 @@ class ClipWriter:
         self.tim = StagedFile(open(self.base + ".TIM", "wb"), bytearray(512))
         self.inf = open(self.base + ".INF", "w")
         self.note(start_meta or {})
+        # What the clip is (format, size, settings, press time) reaches the
+        # card now: FAT records a file's size only on sync/close, so without
+        # this a power cut before the first sync leaves an empty NAME.INF
+        # and recovery cannot tell what the clip was.
+        self.inf.flush()
         self.avi.write(avi.header(width, height, 0, 0, 0, 0))
         self.frames = 0
         self.movi = 4  # next chunk's offset from the 'movi' fourcc
