@@ -22,7 +22,7 @@ import vfs
 
 import clock
 from hal_virtual import VirtualPin, _makedirs
-from vboard_bdev import CardImage, FlashPartition
+from vboard_bdev import CardImage, Costs, FlashPartition
 
 ENV = "BODYCAM_VBOARD"  # the simulator's socket folder
 FRAMESIZES = {  # width, height (the camera's fb is width*height/5 bytes, as the driver's)
@@ -271,8 +271,13 @@ def boot():
     flash = open(info["flash"], "r+b")
     sd = open(info["sd"], "r+b") if info.get("sd") else None
     rom = vfs.VfsPosix(info["rom"])
+    import vboard_costs  # storage and CPU costs in board time (before the host's / goes)
+    bt, cpu = vboard_costs.attach(link, info, SensorCamera)
     vfs.umount("/")  # from here on the board sees only its own storage
-    part = FlashPartition(flash, info["vfs_offset"], info["vfs_size"])
+    fc = info.get("flash_cost")
+    part = FlashPartition(flash, info["vfs_offset"], info["vfs_size"], Costs(fc, bt, cpu) if fc or cpu else None)
+    if part.costs:
+        link.cost_report.devices["flash"] = part.costs
     try:
         vfs.mount(vfs.VfsLfs2(part), "/")
     except OSError:
@@ -286,6 +291,9 @@ def boot():
     vfs.mount(rom, "/rom", readonly=True)
     os.chdir("/")
     sys.path[:] = ["", "/rom", ".frozen", "/lib"]
-    link.sd_card = CardImage(sd) if sd else None
+    sc = info.get("card")
+    link.sd_card = CardImage(sd, Costs(sc, bt, cpu) if sc or cpu else None) if sd else None
+    if sd and link.sd_card.costs:
+        link.cost_report.devices["sd"] = link.sd_card.costs
     LINK = link
     return link
