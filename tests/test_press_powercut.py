@@ -49,3 +49,45 @@ def test_cut_just_after_the_press_leaves_an_honest_sealed_clip(tmp_path):
     text = timing.describe(rep)
     assert "pre-roll lost to a power cut before it reached the card" in text, text
     assert "0x0" not in text and "None" not in text.split("verdict")[1]
+
+
+PRESS_SYNCS = """
+import json, simkit
+k = simkit.Kit(%r, %r)
+k.run_for(35000)
+syncs = []
+real_start = k.rec.start
+def start(t):
+    ok = real_start(t)
+    real_sync = k.rec.clip.sync
+    def sync():
+        r = k.rec
+        syncs.append({"next": r.next, "live_next": r.ring.time_of(r.next) >= r.press_t if r.next <= r.ring.newest_seq() else True,
+                      "written": r.clip.frames, "pre": r.preroll_frames})
+        real_sync()
+    k.rec.clip.sync = sync
+    return ok
+k.rec.start = start
+k.press(200)
+k.run_for(400)
+c = k.rec.clip
+with open(c.base + ".INF") as f:
+    inf = [json.loads(line) for line in f]
+print(json.dumps({"syncs": syncs, "durable": k.rec.preroll_durable_ms, "inf": inf,
+                  "preroll_bytes": k.rec.preroll_bytes, "pre": k.rec.preroll_frames}))
+"""
+
+
+def test_preroll_is_synced_as_soon_as_it_is_written_not_on_the_next_tick(run_mpy, jpeg_dir):
+    import os
+    from bodycam.resources import boards_dir
+    board = os.path.join(boards_dir(), "ai-thinker-esp32-cam.json")
+    out = run_mpy(PRESS_SYNCS % (board, str(jpeg_dir)), heapsize=4194304 - 2 * (640 * 480 // 5))
+    # 30 s of VGA pre-roll: synced every 128 KB on the way, and once all of
+    # it is written, before the first live frame goes in (not a second later)
+    assert out["pre"] >= 150
+    done = [s for s in out["syncs"] if s["pre"] == out["pre"]]
+    assert done and done[0]["live_next"], out["syncs"]
+    assert len(out["syncs"]) >= out["preroll_bytes"] // 131072
+    assert out["durable"] is not None and 0 <= out["durable"] <= 400
+    assert {"preroll_durable_ms": out["durable"], "preroll_bytes": out["preroll_bytes"]} in out["inf"]

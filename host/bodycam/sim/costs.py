@@ -74,3 +74,46 @@ def effective_write_Bps(p):
     command), stalls averaged in."""
     per_byte_us = sector_write_us(p) / SECTOR + p["stall_ms"] * 1000.0 / p["stall_every_bytes"]
     return int(1000000 / per_byte_us)
+
+
+def flash_write_Bps(f=FLASH):
+    """Sustained write rate to the SPI flash: each 4 KiB erased, then
+    programmed a page at a time (littlefs writes whole blocks on average)."""
+    us = f["erase_us"] + (4096 // f["page_bytes"]) * f["page_program_us"]
+    return 4096 * 1000000 // us
+
+
+# Bytes that reach the card per byte of video: FAT, directory, the index
+# and frame-time files, syncs (measured on the virtual board: 2.57 MB
+# written for a 2.32 MB clip).
+FILE_OVERHEAD = 1.1
+# The writer shares the loop with capture: it may use this much of the
+# card's rate for the recording to be sustained with room to drain a backlog.
+SUSTAIN_SHARE = 0.8
+
+
+def storage_plan(board, p, card):
+    """Does the storage keep up with plan `p` (settings.plan), and how soon
+    is the pre-roll on it after a press? `card` is a profile name (SD
+    boards; flash boards use the flash chip's numbers)."""
+    frame = p["typical_frame_bytes"]
+    need = frame * p["fps"] * FILE_OVERHEAD
+    pre = frame * p["fps"] * p["preroll_s"]
+    if board["storage"]["kind"] == "flash":
+        medium, rate = "internal flash", flash_write_Bps()
+    else:
+        prof = card_profile(card)
+        medium = "SD card (%s)" % card
+        rate = effective_write_Bps(prof) if prof else None
+    out = {"card": card, "medium": medium, "write_Bps": rate, "need_Bps": int(need), "preroll_bytes": pre}
+    if rate is None:  # the host's disk: free
+        out.update(sustains=True, preroll_to_card_s=0.0, preroll_target_s=0.5, catch_up_s=0.0)
+        return out
+    out["sustains"] = need <= SUSTAIN_SHARE * rate
+    out["load"] = round(need / rate, 3)
+    out["preroll_to_card_s"] = round(pre * FILE_OVERHEAD / (SUSTAIN_SHARE * rate), 2)
+    out["preroll_target_s"] = round(pre / float(rate) + 0.5, 2)
+    # until the writer has caught up with live frames too (the ring holds them meanwhile)
+    spare = SUSTAIN_SHARE * rate - need
+    out["catch_up_s"] = round(pre * FILE_OVERHEAD / spare, 1) if spare > 0 else None
+    return out
