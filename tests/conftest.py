@@ -46,7 +46,10 @@ def hil(request, tmp_path):
         return
     from bodycam.sim import VirtualBoard
 
-    with VirtualBoard(speed=10, state_dir=str(tmp_path / "vboard")) as vb:
+    # The typical card, the host's CPU: at 10x on a shared host the esp32 CPU
+    # model turns the host's own jitter and the dock's pty traffic into
+    # 10x-long stalls; bench/press.py measures the esp32 CPU at <= 4x.
+    with VirtualBoard(speed=10, state_dir=str(tmp_path / "vboard"), card="typical", cpu="host") as vb:
         vb.wait_recording_ready(timeout=60)
         yield HilTarget(vb.port_url, vb)
 
