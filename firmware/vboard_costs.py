@@ -157,7 +157,8 @@ class Report:
             return
         self.next_us = now + 1000000
         d = {"op": "costs", "board_us": now, "spent_us": self.bt.spent_us,
-             "cpu_us": self.cpu.charged_us if self.cpu else 0}
+             "cpu_us": self.cpu.charged_us if self.cpu else 0,
+             "cpu_scale": self.cpu.scale_milli / 1000 if self.cpu else None}
         for name, c in self.devices.items():
             d[name] = {"ops": c.ops, "busy_us": c.busy_us, "stalls": c.stalls, "write_bytes": c.wbytes,
                        "read_bytes": c.rbytes}
