@@ -91,3 +91,32 @@ def test_preroll_is_synced_as_soon_as_it_is_written_not_on_the_next_tick(run_mpy
     assert len(out["syncs"]) >= out["preroll_bytes"] // 131072
     assert out["durable"] is not None and 0 <= out["durable"] <= 400
     assert {"preroll_durable_ms": out["durable"], "preroll_bytes": out["preroll_bytes"]} in out["inf"]
+
+
+LATE = """
+import json, simkit
+k = simkit.Kit(%r, %r, {"preroll_s": 2})
+k.run_for(3000)
+k.press(200)
+k.run_for(1000)
+k.hal.ticks.t += 600     # the loop was busy 600 ms longer (a card stall): 3 frames not taken
+k.run_for(1000)
+k.hal.ticks.t += 150     # a late capture (350 ms after the one before): nothing lost
+k.run_for(1000)
+k.pin.set(0)
+k.run_for(3400)
+k.pin.set(1)
+k.finish()
+print(json.dumps(simkit.sidecar("sd/clips", k.rec.clips_done[-1])))
+"""
+
+
+def test_frames_the_loop_was_too_late_for_are_counted_in_the_sidecar(run_mpy, jpeg_dir):
+    import os
+    from bodycam import timing
+    from bodycam.resources import boards_dir
+    board = os.path.join(boards_dir(), "ai-thinker-esp32-cam.json")
+    m = run_mpy(LATE % (board, str(jpeg_dir)), heapsize=4194304 - 2 * (640 * 480 // 5))
+    assert m["dropped"]["late_capture"] == 3
+    rep = timing.analyse(m, None)
+    assert "late capture 3" in timing.describe(dict(rep, clip="c"))
