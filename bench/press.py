@@ -47,7 +47,11 @@ def record(card, minutes, speed, d):
         vb.tap()
         vb.sleep_board(int(minutes * 60000))
         vb.hold(3500)
-        name = vb.wait_for_clip(timeout=600)
+        try:
+            name = vb.wait_for_clip(timeout=300)
+        except Exception:
+            print("no clip on the %s card; the board said:\n%s" % (card, vb.console_tail(3000)), file=sys.stderr)
+            raise
         _, side = vb.copy_clip(name, os.path.join(d, card + "-clip"))
         costs = vb.costs
     with open(side) as f:
