@@ -26,7 +26,7 @@ class App:
         info = {"board": board["id"], "firmware": VERSION, "settings": s}
         self.recorder = Recorder(self.ring, hal.clips_dir, w, h, s["preroll_s"] * 1000, info,
                                  utc=hal.clock.utc, audit=getattr(hal, "audit", None),
-                                 seal=getattr(hal, "seal", None))
+                                 seal=getattr(hal, "seal", None), ticks=hal.ticks_ms)
         # Clip names continue past clips offloaded and deleted (the sealer
         # remembers the last number), so a name never repeats on a device.
         last = getattr(self.recorder.seal, "last_clip_number", 0)
@@ -38,6 +38,7 @@ class App:
         health.attach(self, hal)  # no card: presses go to a RAM log; memory shortfall to the audit log
         self.interval_ms = 1000 // s["fps"]
         self.max_writes = max_writes_per_tick
+        self.step_ms = 0  # a writer step's recent duration (moving average)
         # Other loop work (e.g. the serial dock): objects with poll(now),
         # called once per tick after the recorder.
         self.services = []
@@ -67,13 +68,14 @@ class App:
         except OSError:
             frame = None
         now = hal.ticks_ms()
+        self.recorder.captured(now)
         if frame is None:
             self.capture_errors += 1
         else:
             self.ring.push(frame, now)
         self.poll_button(now)
         hal.clock.keep(now)  # UTC stays right past the 6.2-day tick range (clock.py)
-        self.write(now, now + self.interval_ms * 3 // 4)
+        self.write(now, now + self.interval_ms - self.interval_ms // 16)
         for svc in self.services:
             svc.poll(now)
         hal.led("status", health.status_led(hal, self.recorder.state == RECORDING, now))
@@ -100,16 +102,27 @@ class App:
             self.recorder.on_button(ev, b.t, b.held_ms, now)
 
     def write(self, now, deadline):
-        # Writer work until caught up or most of the frame interval is used.
+        # Writer work until caught up or the frame interval is nearly used:
+        # a step (one card write) is started only if one as long as recent
+        # ones still ends before the deadline. A late capture costs no frame
+        # (capture() returns the newest; it waits for a new one), so the
+        # writer may use almost the whole interval: the pre-roll reaches the
+        # card at the card's rate.
         rec = self.recorder
+        if rec.state == BUFFERING:
+            rec.idle(now)
+            return
         n = 0
         while rec.state != BUFFERING:
             if self.max_writes is not None and n >= self.max_writes:
                 return
-            if _ticks_diff(deadline, self.hal.ticks_ms()) <= 0 and n:
+            t0 = self.hal.ticks_ms()
+            if _ticks_diff(deadline, t0) <= self.step_ms and n:
                 return
             if not rec.step(now, 1):
                 return
+            took = _ticks_diff(self.hal.ticks_ms(), t0)
+            self.step_ms = (3 * self.step_ms + took + 3) // 4
             n += 1
 
     def run(self):

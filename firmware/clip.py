@@ -33,6 +33,11 @@ class ClipWriter:
         self.tim = StagedFile(open(self.base + ".TIM", "wb"), bytearray(512))
         self.inf = open(self.base + ".INF", "w")
         self.note(start_meta or {})
+        # What the clip is (format, size, settings, press time) reaches the
+        # card now: FAT records a file's size only on sync/close, so without
+        # this a power cut before the first sync leaves an empty NAME.INF
+        # and recovery cannot tell what the clip was.
+        self.inf.flush()
         self.avi.write(avi.header(width, height, 0, 0, 0, 0))
         self.frames = 0
         self.movi = 4  # next chunk's offset from the 'movi' fourcc
@@ -46,9 +51,21 @@ class ClipWriter:
 
     def add(self, frame, t_ms):
         n = len(frame)
+        self.begin_frame(n)
+        self.avi.write(frame)
+        self.end_frame(n, t_ms)
+
+    # A frame can also go in pieces (begin_frame, write_data..., end_frame),
+    # so the writer can stop between two staging flushes: each flush is a
+    # blocking card write, and the capture loop must get the CPU back in time.
+    def begin_frame(self, n):
         avi.chunk_header(self._ch, n)
         self.avi.write(self._ch)
-        self.avi.write(frame)
+
+    def write_data(self, data):
+        self.avi.write(data)
+
+    def end_frame(self, n, t_ms):
         if n & 1:
             self.avi.write(b"\0")
         avi.index_entry(self._ent, self.movi, n)
@@ -70,7 +87,9 @@ class ClipWriter:
         """Push everything written so far to the card and update the file
         sizes in the directory (FAT only does that on sync/close), so a power
         cut loses at most what came after the last sync."""
-        for sf in (self.avi, self.idx, self.tim):
+        # The index (.IDX) is not needed to recover (recover.py rebuilds it
+        # from the AVI), so it is not synced: fewer card writes per second.
+        for sf in (self.avi, self.tim):
             sf.flush()
         self.inf.flush()
 

@@ -6,6 +6,7 @@
 # the clip's next unwritten one on, so the pre-roll/live boundary has no gap
 # and no duplicate. Presses while recording become markers; a deliberate
 # hold stops. Time comes in as an argument (ticks in ms), never from a clock.
+import gc
 import os
 
 import button
@@ -20,11 +21,22 @@ STATE_NAMES = ("buffering", "recording", "finalizing")
 
 CLIP_FORMAT = "bodycam-clip/1"
 SYNC_MS = 1000  # a power cut loses at most this much of a recording
+# At the press the pre-roll (~1.5 MB for 30 s of VGA) goes to the card
+# back to back, synced every PREROLL_SYNC_BYTES and as soon as it is all
+# written, not on the next 1 s tick: a cut during it keeps the oldest part.
+PREROLL_SYNC_BYTES = 131072
+# Frame bytes per writer step: at most one staging flush (a blocking card
+# write), so the capture loop gets the CPU back within a frame interval.
+STEP_BYTES = 8192
+# While buffering, collect garbage when less than this is free, so that no
+# collection (hundreds of ms on an ESP32: the GC reads the whole multi-MB
+# ring, py/gc.c) falls in the seconds after a press.
+GC_RESERVE_BYTES = 98304
 
 
 class Recorder:
     def __init__(self, ring, clips_dir, width, height, preroll_ms, info,
-                 utc=None, stage_bytes=8192, audit=None, seal=None):
+                 utc=None, stage_bytes=8192, audit=None, seal=None, ticks=None):
         self.ring = ring
         self.dir = clips_dir
         self.width = width
@@ -34,6 +46,12 @@ class Recorder:
         self.utc = utc  # utc(ticks) -> ISO 8601 'Z' string, or None if unset
         self.audit = audit  # audit.record(kind, dict) or None
         self.seal = seal  # seal(meta) -> meta: adds the manifest's chain/HMAC
+        self.ticks = ticks  # ticks() -> ms, to time the pre-roll's sync (None: the step's now)
+        fps = (info.get("settings") or {}).get("fps") or 0
+        self.interval_ms = 1000 // fps if fps else 0
+        self._gc_t = None
+        self._cap_t = None
+        self.late_total = 0  # camera frames the loop was too late to capture, ever
         self.stage = bytearray(stage_bytes)
         self.state = BUFFERING
         self.clip = None
@@ -99,6 +117,27 @@ class Recorder:
         self.stop_seq = -1
         self.drops0 = (ring.dropped_full, ring.dropped_bad, ring.dropped_large)
         self._synced_t = t
+        # The writer's account: bytes not yet on the card, the pre-roll's
+        # size and when it was all there (ms after the press), frames the
+        # camera made that the loop was too late to capture.
+        self._part = 0  # bytes of frame self.next already written
+        self._unsynced = 0
+        self.preroll_durable_ms = None
+        self.late0 = self.late_total
+        pre = back = 0
+        seq = first
+        while seq <= ring.newest_seq():
+            if ring.thinned(seq):  # dropped by pre-roll thinning: nothing to write
+                seq += 1
+                continue
+            n = len(ring.frame(seq))
+            back += n
+            if _ticks_diff(ring.time_of(seq), t) < 0:
+                pre += n
+            seq += 1
+        self._seen = seq - 1
+        self.backlog = self.backlog_peak = back
+        self.preroll_bytes = pre
         self.state = RECORDING
         self._log("record_start", {"t": t, "clip": name, "first_seq": first})
         return True
@@ -127,31 +166,111 @@ class Recorder:
 
     def _work(self, max_frames):
         ring = self.ring
+        clip = self.clip
         last = ring.newest_seq() if self.state == RECORDING else self.stop_seq
+        while self._seen < ring.newest_seq():  # frames captured since: backlog
+            self._seen += 1
+            if not ring.thinned(self._seen):
+                self.backlog += len(ring.frame(self._seen))
+        if self.backlog > self.backlog_peak:
+            self.backlog_peak = self.backlog
+        budget = max_frames * STEP_BYTES
         done = 0
-        while done < max_frames and self.next <= last:
+        while budget > 0 and self.next <= last:
             seq = self.next
             if ring.thinned(seq):  # pre-roll thinning dropped it (ring.py): not a lost frame
                 self.next = seq + 1
                 continue
             t = ring.time_of(seq)
             rel = _ticks_diff(t, self.press_t)
-            if rel < 0:
-                self.preroll_frames += 1
-            if self.clip.frames == 0:
-                self.t_first = t
+            if self._part == 0:
+                if rel >= 0 and self.preroll_durable_ms is None:
+                    # the whole pre-roll is written: make it safe now
+                    self._sync_preroll()
+                    return done + 1
+                if rel < 0:
+                    self.preroll_frames += 1
+                if clip.frames == 0:
+                    self.t_first = t
+                clip.begin_frame(len(ring.frame(seq)))
+            frame = ring.frame(seq)
+            n = len(frame)
+            k = n - self._part
+            if k > budget:
+                k = budget
+            clip.write_data(frame[self._part:self._part + k])
+            self._part += k
+            budget -= k
+            self._unsynced += k
+            self.backlog -= k
+            if self._part < n:
+                done += 1  # part of a frame: progress all the same
+                break
+            clip.end_frame(n, rel)
+            self._part = 0
             self.t_last = t
-            self.clip.add(ring.frame(seq), rel)
             self.next = seq + 1
             ring.hold(self.next)  # frame written: it may now be evicted
             done += 1
-        if done and _ticks_diff(self.t_last, self._synced_t) >= SYNC_MS:
-            self.clip.sync()
+        if self.preroll_durable_ms is None:
+            if self._unsynced >= PREROLL_SYNC_BYTES:
+                self._sync()
+        elif done and self.clip.frames and _ticks_diff(self.t_last, self._synced_t) >= SYNC_MS:
+            self._sync()
             self._synced_t = self.t_last
         if self.state == FINALIZING and self.next > self.stop_seq:
+            if self.preroll_durable_ms is None:
+                self._sync_preroll()  # stopped before any live frame
             self._finish_step()
             done += 1
         return done
+
+    def _sync(self):
+        self.clip.sync()
+        self._unsynced = 0
+
+    def _sync_preroll(self):
+        self._sync()
+        now = self.ticks() if self.ticks else self.t_last if self.clip.frames else self.press_t
+        self._synced_t = self.t_last if self.clip.frames else self.press_t
+        self.preroll_durable_ms = _ticks_diff(now, self.press_t)
+        self.clip.note({"preroll_durable_ms": self.preroll_durable_ms, "preroll_bytes": self.preroll_bytes})
+        self._log("preroll_durable", {"clip": self.clip.name, "ms": self.preroll_durable_ms,
+                                      "bytes": self.preroll_bytes, "frames": self.preroll_frames})
+
+    def captured(self, now):
+        """The loop took a frame from the camera at `now`. A gap of more than
+        two intervals since the last one means the camera made frames the
+        loop was too late to take (GrabMode.LATEST keeps only the newest):
+        counted for the clip's sidecar, and logged, never silent."""
+        iv = self.interval_ms
+        prev = self._cap_t
+        self._cap_t = now
+        if prev is None or not iv:
+            return
+        # Frame times are capture times: the loop captures just after an
+        # exposure (capture() waits for a new frame), so a late capture
+        # shifts one frame's time without losing it; only a gap of two
+        # intervals or more (less a little jitter) means frames were lost.
+        gap = _ticks_diff(now, prev)
+        if gap >= 2 * iv - iv // 8:
+            missed = (gap + iv // 8) // iv - 1
+            if missed > 0:
+                self.late_total += missed
+                if self.state == RECORDING:
+                    self._log("frames_late", {"clip": self.clip.name, "at_ms": _ticks_diff(now, self.press_t),
+                                              "frames": missed})
+
+    def idle(self, now):
+        """Called by the loop while buffering: collect garbage now, when a
+        collection costs nothing but idle time, if little memory is free."""
+        if self.state != BUFFERING:
+            return
+        if self._gc_t is not None and _ticks_diff(now, self._gc_t) < 1000:
+            return
+        self._gc_t = now
+        if gc.mem_free() < GC_RESERVE_BYTES:
+            gc.collect()
 
     def _finish_step(self):
         if self._closing is None:
@@ -258,7 +377,9 @@ class Recorder:
         m["markers"] = self.markers
         m["stop"] = self.stop_info
         m["dropped"] = {"ring_full": ring.dropped_full - d0[0], "bad_frame": ring.dropped_bad - d0[1],
-                        "too_large": ring.dropped_large - d0[2]}
+                        "too_large": ring.dropped_large - d0[2], "late_capture": self.late_total - self.late0}
+        m["writer"] = {"preroll_bytes": self.preroll_bytes, "preroll_durable_ms": self.preroll_durable_ms,
+                       "backlog_peak_bytes": self.backlog_peak}
         m["avi_bytes"] = c.size
         m["avi_sha256"] = c.sha256
         # frame_ms is streamed into the sidecar after sealing; this hash

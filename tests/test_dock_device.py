@@ -180,7 +180,7 @@ def test_bad_input_gets_error_replies_and_recording_is_untouched(dock):
     # the recording is byte for byte what it is with no dock traffic at all
     for key in ("sha", "frames", "frame_ms", "dropped", "first", "last"):
         assert out[key] == control[key], key
-    assert out["frames"] > 60 and out["dropped"] == {"ring_full": 0, "bad_frame": 0, "too_large": 0}
+    assert out["frames"] > 60 and out["dropped"] == {"ring_full": 0, "bad_frame": 0, "too_large": 0, "late_capture": 0}
     assert out["errors"] == 0 and out["err"] is None and out["capture_errors"] == 0
     by_id = {}
     for cid, r in out["replies"]:

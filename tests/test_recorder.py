@@ -58,7 +58,7 @@ out = {"press": t_press, "hold": t_hold, "pushed": k.pushed_times, "done": k.rec
     # the stop is timed from the press that was held
     assert sc["stop"]["press_ms"] == out["hold"] - press
     assert sc["markers"] == []
-    assert sc["dropped"] == {"ring_full": 0, "bad_frame": 0, "too_large": 0}
+    assert sc["dropped"] == {"ring_full": 0, "bad_frame": 0, "too_large": 0, "late_capture": 0}
 
 
 def test_press_with_less_buffered_keeps_everything(kit, tmp_path):

@@ -36,7 +36,8 @@ def sha(path):
 
 
 def test_press_gives_a_clip_starting_30s_before_it_that_decodes(tmp_path):
-    with VirtualBoard(state_dir=str(tmp_path / "vb"), speed=20) as vb:
+    # esp32 CPU at 20x: the host's own jitter x20 on top; this checks pre-roll and decoding
+    with VirtualBoard(state_dir=str(tmp_path / "vb"), speed=20, cpu="host") as vb:
         vb.wait_recording_ready()
         assert vb.sensor.config == ("VGA", 5, 85)
         name, _ = record(vb, 34000, 4000)
@@ -66,7 +67,7 @@ def lines(url, dtr, rts):
 
 def test_reset_via_rts_and_power_cut_keep_finished_clips_and_lose_the_preroll(tmp_path):
     pre = 10000
-    with VirtualBoard(state_dir=str(tmp_path / "vb"), speed=20, settings={"preroll_s": 10}) as vb:
+    with VirtualBoard(state_dir=str(tmp_path / "vb"), speed=20, settings={"preroll_s": 10}, cpu="host") as vb:
         vb.wait_recording_ready()
         first, _ = record(vb, pre + 3000, 2000)
         kept_avi, kept = sidecar(vb, first, tmp_path / "before")
@@ -114,7 +115,7 @@ def test_reset_via_rts_and_power_cut_keep_finished_clips_and_lose_the_preroll(tm
 def test_button_timing_is_exact_to_the_millisecond_in_board_time(tmp_path):
     # At 20x, 1 ms of wall time is 20 ms of board time: only edges timed on
     # the board itself can give these exact numbers.
-    with VirtualBoard(state_dir=str(tmp_path / "vb"), speed=20, settings={"preroll_s": 2}) as vb:
+    with VirtualBoard(state_dir=str(tmp_path / "vb"), speed=20, settings={"preroll_s": 2}, cpu="host") as vb:
         vb.wait_recording_ready()
         vb.sleep_board(1000)
         vb.tap()  # start

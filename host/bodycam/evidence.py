@@ -130,7 +130,9 @@ class AuditResult:
         self.findings.append(Finding(AUDIT_NAME, text, level))
 
     def of_kind(self, kind):
-        return [e for e in self.entries if e.get("k") == kind]
+        # an altered entry's "d" may not be an object: it is failed by the
+        # chain/HMAC check, and left out here
+        return [e for e in self.entries if e.get("k") == kind and isinstance(e.get("d") or {}, dict)]
 
 
 def check_audit(path, keys):
@@ -178,11 +180,12 @@ def check_audit(path, keys):
             res.fail("entry %d does not chain to the entry before it (its 'prev' hash differs): an entry "
                      "before it was altered, removed or reordered" % n)
         if e.get("k") == "boot":
-            kid = (e.get("d") or {}).get("key_id")
+            d = e.get("d") if isinstance(e.get("d"), dict) else {}  # an altered entry may hold anything
+            kid = d.get("key_id")
             session_signed = bool(kid)
             key = keys.by_id.get(kid) if kid else None
             key_known = key is not None
-            dev = (e.get("d") or {}).get("device")
+            dev = d.get("device")
             if not kid and dev in keys.devices:
                 res.fail("entry %d: device %s has a key in the keyring but this boot says it had none: "
                          "entries from here on are not signed" % (n, dev))

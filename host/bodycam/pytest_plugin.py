@@ -39,6 +39,11 @@ def pytest_addoption(parser):
                      "default $%s; without one the board fixture is a virtual board" % ENV)
     g.addoption("--bodycam-speed", type=float, default=10,
                 help="the virtual board's clock speed (default: %(default)s x real time)")
+    g.addoption("--bodycam-card", default="typical",
+                help="the virtual board's SD card profile: fast, typical, slow, host (default: %(default)s)")
+    g.addoption("--bodycam-cpu", default=None,
+                help="the virtual board's CPU: esp32 or host (default: esp32 up to 4x speed, host above: "
+                     "at 10x the esp32 model turns the host's own jitter into 10x-long stalls)")
 
 
 def pytest_configure(config):
@@ -58,8 +63,10 @@ def bodycam_port(request):
 @pytest.fixture
 def virtual_board(request, tmp_path):
     from bodycam.sim import VirtualBoard
-    with VirtualBoard(speed=request.config.getoption("--bodycam-speed"),
-                      state_dir=str(tmp_path / "vboard")) as vb:
+    speed = request.config.getoption("--bodycam-speed")
+    cpu = request.config.getoption("--bodycam-cpu") or ("esp32" if speed <= 4 else "host")
+    with VirtualBoard(speed=speed, state_dir=str(tmp_path / "vboard"),
+                      card=request.config.getoption("--bodycam-card"), cpu=cpu) as vb:
         vb.wait_recording_ready(timeout=BOOT_TIMEOUT_S)
         yield vb
 

@@ -127,7 +127,7 @@ def analyse(sidecar, avi, preroll_s=None, fps=None, max_gap_ms=None, max_delay_m
     if sidecar.get("recovered"):
         rep["notes"].append("this clip was rebuilt from its whole frames after a power loss cut the recording")
     if n == 0:
-        problems.append("the clip has no frames")
+        problems.append(_no_frames_reason(sidecar))
         _avi_agreement(rep, sidecar, avi, fm)
         return rep
 
@@ -144,8 +144,8 @@ def analyse(sidecar, avi, preroll_s=None, fps=None, max_gap_ms=None, max_delay_m
     if pre and live and fm.index(live[0]) != len(pre):
         problems.append("pre-roll and live frames are interleaved")
     if need_pre_ms and rep["preroll_ms"] < need_pre_ms:
-        problems.append("pre-roll: only %.2f s kept before the press, %.2f s required"
-                        % (rep["preroll_ms"] / 1000.0, need_pre_ms / 1000.0))
+        problems.append("pre-roll: only %.2f s kept before the press, %.2f s required%s"
+                        % (rep["preroll_ms"] / 1000.0, need_pre_ms / 1000.0, _preroll_cut_note(sidecar, pre)))
 
     # Thinned pre-roll is judged stretch by stretch against its own rate;
     # the rate, gap and window checks below cover the full-rate frames.
@@ -250,6 +250,28 @@ def judge_stretches(rep, sidecar, fm, fps):
         out.append(row)
     rep["preroll_stretches"] = out
     return problems
+
+
+# --- losses the device reported (power cuts, drops) ------------------------
+
+POWER_CUT_PREROLL = "pre-roll lost to a power cut before it reached the card"
+
+
+def _no_frames_reason(sidecar):
+    # A clip rebuilt after a power cut with no frames: the press (and what
+    # the clip was) reached the card, the pre-roll did not.
+    if sidecar.get("recovered") and (sidecar.get("stop") or {}).get("reason") == "power_loss":
+        return "%s: the press was recorded, then the power went before any frame was on the card" \
+            % POWER_CUT_PREROLL
+    return "the clip has no frames"
+
+
+def _preroll_cut_note(sidecar, pre):
+    # A recovered clip whose pre-roll is short: the part missing is the part
+    # the power cut caught in RAM (the pre-roll is written oldest first).
+    if sidecar.get("recovered") and (sidecar.get("stop") or {}).get("reason") == "power_loss":
+        return " (the rest: %s)" % POWER_CUT_PREROLL
+    return ""
 
 
 def min_frames_in_window(fm, window_ms):

@@ -23,6 +23,34 @@ def add_arguments(p):
                    help="keep every frame of the last S pre-roll seconds and thin older ones (every 2nd, "
                         "4th..., never below 1 fps) when the whole pre-roll does not fit (docs/preroll.md)")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    add_card_argument(p)
+
+
+def add_card_argument(p):
+    from bodycam.sim.costs import CARDS, DEFAULT_CARD
+    p.add_argument("--card", default=DEFAULT_CARD, choices=sorted(CARDS),
+                   help="SD card profile (write speed, stalls; docs/virtual-board.md): does it sustain the "
+                        "settings, and how soon is the pre-roll on it after a press (default: %(default)s)")
+
+
+def storage_check(board, p, card):
+    """The storage part of the plan (a card or the flash keeping up)."""
+    from bodycam.sim.costs import storage_plan
+    return storage_plan(board, p, card)
+
+
+def describe_storage(st):
+    if st["write_Bps"] is None:
+        return "storage: %s: writes cost nothing (the host's disk)" % st["medium"]
+    s = ("storage: %s writes ~%.0f KB/s through MicroPython; recording needs ~%.0f KB/s -> %s" % (
+        st["medium"], st["write_Bps"] / 1000.0, st["need_Bps"] / 1000.0,
+        "sustained (%d%% of its write rate)" % round(100 * st["load"]) if st["sustains"] else
+        "NOT sustained: frames will be dropped (counted in the sidecar)"))
+    s += ("\npre-roll: %.2f MB reaches the storage ~%.1f s after the press (target %.1f s)" % (
+        st["preroll_bytes"] / 1e6, st["preroll_to_card_s"], st["preroll_target_s"]))
+    if st.get("catch_up_s") is not None:
+        s += "; the writer catches up with live frames after ~%.0f s" % st["catch_up_s"]
+    return s
 
 
 def make_plan(board_id, framesize, fps, preroll, preroll_full=None):
@@ -45,5 +73,10 @@ def describe_stretches(p):
 
 def run(args):
     board, _, p = make_plan(args.board, args.framesize, args.fps, args.preroll, args.preroll_full)
-    print(json.dumps(p, indent=2) if args.json else describe(board, p) + describe_stretches(p))
-    return 0 if p["fits"] else 1
+    st = storage_check(board, p, args.card)
+    if args.json:
+        print(json.dumps(dict(p, storage=st), indent=2))
+    else:
+        print(describe(board, p) + describe_stretches(p))
+        print(describe_storage(st))
+    return 0 if p["fits"] and st["sustains"] else 1

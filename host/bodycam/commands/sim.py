@@ -32,6 +32,7 @@ def add_arguments(p):
     p.add_argument("--port", type=int, default=0, help="TCP port to listen on (default: any free port)")
     p.add_argument("--quiet", action="store_true", help="do not print the board's events")
     add_card_heap_arguments(p)
+    add_cost_arguments(p)
 
 
 def add_card_heap_arguments(p):
@@ -57,6 +58,18 @@ def _heap_arg(text):
     return n
 
 
+def add_cost_arguments(p):
+    # Checked by VirtualBoard (an unknown one is refused with the known ones).
+    from bodycam.sim.costs import DEFAULT_CARD
+    from bodycam.sim.cpu import DEFAULT_CPU
+    p.add_argument("--card", default=DEFAULT_CARD,
+                   help="SD card the board pays for, in board time: fast, typical, slow, or host (free writes) "
+                        "(default: %(default)s)")
+    p.add_argument("--cpu", default=DEFAULT_CPU,
+                   help="CPU speed the firmware pays for: esp32 (an ESP32 at 240 MHz, calibrated with pystone) "
+                        "or host (this machine's speed) (default: %(default)s)")
+
+
 def run(args):
     from bodycam.sim import VirtualBoard
     from bodycam.sim.console import run_command
@@ -72,10 +85,10 @@ def run(args):
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: stop.set())
     with VirtualBoard(board=args.board, state_dir=state, baud=args.baud, speed=args.speed,
-                      port=args.port, log=event, sd=args.sd, heap_bytes=args.heap) as vb:
+                      port=args.port, log=event, sd=args.sd, heap_bytes=args.heap, card=args.card, cpu=args.cpu) as vb:
         out(vb.port_url)
-        out("virtual %s running: state in %s, board time %gx real time. "
-            "Type help for commands, Ctrl-C to stop." % (vb.profile["name"], state, args.speed))
+        out("virtual %s running: state in %s, board time %gx real time, %s card, %s CPU. "
+            "Type help for commands, Ctrl-C to stop." % (vb.profile["name"], state, args.speed, args.card, args.cpu))
         if args.sd != "fat32":
             out("SD slot: %s (the board boots and buffers, and says why it cannot record)" % args.sd)
         if args.heap:

@@ -30,6 +30,8 @@ from bodycam.boards import DEFAULT_BOARD, load_board
 from bodycam.resources import board_side_dir, firmware_dir, shared
 from bodycam.sim.clock import BoardClock
 from bodycam.sim.control import Control
+from bodycam.sim.costs import DEFAULT_CARD, FLASH, card_profile
+from bodycam.sim.cpu import DEFAULT_CPU, check_cpu, cpu_scale
 from bodycam.sim.errors import SimError
 from bodycam.sim.portserver import PortServer
 from bodycam.sim.sensor import Sensor
@@ -59,11 +61,18 @@ DOWNLOAD_BANNER = (b"ets Jul 29 2019 12:21:46\r\n\r\nrst:0x1 (POWERON_RESET),boo
 class VirtualBoard:
     def __init__(self, board=DEFAULT_BOARD, state_dir=None, baud=115200, speed=1, settings=None,
                  host="127.0.0.1", port=0, sd_bytes=None, rx_buffer=260, log=None,
-                 sd="fat32", heap_bytes=None):
+                 sd="fat32", heap_bytes=None, card=DEFAULT_CARD, cpu=DEFAULT_CPU):
         try:
             self.profile = load_board(board)
         except ValueError as e:
             raise SimError(str(e))
+        # What the ESP32-CAM's storage and CPU cost, charged in board time
+        # (costs.py, cpu.py; the board side is firmware/vboard_costs.py).
+        self.card = card
+        self.card_cost = card_profile(card)
+        self.cpu = check_cpu(cpu)
+        self.cpu_scale = cpu_scale(cpu)
+        self.costs = None  # the board's last cost report: board us spent on storage and CPU
         if not isinstance(speed, (int, float)) or not 0 < speed <= MAX_SPEED:
             raise SimError("speed must be more than 0 and at most %d, not %r" % (MAX_SPEED, speed))
         try:
@@ -382,6 +391,10 @@ class VirtualBoard:
             "vfs_size": self.store.flash_bytes - VFS_OFFSET,
             "sd": self.store.card_path(), "sd_kind": self.store.sd_kind,
             "rom": firmware_dir(), "chip": board_side_dir(), "board": b["id"],
+            # costs (None: free): the SD card, the SPI flash chip (free with
+            # the "host" card too), board us per host CPU us
+            "card": self.card_cost, "flash_cost": FLASH if self.card_cost else None,
+            "cpu_scale": self.cpu_scale,
         }
 
     def _rtc_now(self):
@@ -402,6 +415,8 @@ class VirtualBoard:
         elif op == "rtc":
             self._rtc = (m["unix_ms"], m["board_us"])
             self.log("RTC set")
+        elif op == "costs":
+            self.costs = m  # what the board has been charged so far (vboard_costs.Report)
         elif op == "reset":
             threading.Thread(target=self._soft_cpu_reset, daemon=True).start()
         elif op == "tap":  # `bodycam doctor`'s button check: pressed for you

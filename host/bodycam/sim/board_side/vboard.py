@@ -22,7 +22,7 @@ import vfs
 
 import clock
 from hal_virtual import VirtualPin, _makedirs, signed_frame_buffer
-from vboard_bdev import CardImage, FlashPartition, NoCard, UnreadableCard
+from vboard_bdev import CardImage, Costs, FlashPartition, NoCard, UnreadableCard
 
 ENV = "BODYCAM_VBOARD"  # the simulator's socket folder
 FRAMESIZES = {  # width, height (the camera's fb is width*height/5 bytes, as the driver's)
@@ -333,8 +333,13 @@ def boot():
     sd = open(info["sd"], "r+b") if info.get("sd") else None
     rom = vfs.VfsPosix(info["rom"])
     chip = vfs.VfsPosix(info["chip"])
+    import vboard_costs  # storage and CPU costs in board time (before the host's / goes)
+    bt, cpu = vboard_costs.attach(link, info, SensorCamera)
     vfs.umount("/")  # from here on the board sees only its own storage
-    part = FlashPartition(flash, info["vfs_offset"], info["vfs_size"])
+    fc = info.get("flash_cost")
+    part = FlashPartition(flash, info["vfs_offset"], info["vfs_size"], Costs(fc, bt, cpu) if fc or cpu else None)
+    if part.costs:
+        link.cost_report.devices["flash"] = part.costs
     try:
         vfs.mount(vfs.VfsLfs2(part), "/")
     except OSError:
@@ -357,7 +362,10 @@ def boot():
     elif kind == "unreadable":
         link.sd_card = UnreadableCard(sd)
     else:
-        link.sd_card = CardImage(sd)
+        sc = info.get("card")
+        link.sd_card = CardImage(sd, Costs(sc, bt, cpu) if sc or cpu else None)
+        if link.sd_card.costs:
+            link.cost_report.devices["sd"] = link.sd_card.costs
     LINK = link
     return link
 

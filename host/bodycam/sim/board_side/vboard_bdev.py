@@ -3,6 +3,91 @@
 # machine.SDCard and esp32.Partition on the real board. Writes go straight
 # to the file (MicroPython's unix files are unbuffered), so a power cut
 # (SIGKILL) keeps exactly what reached the "card", like real storage.
+#
+# Each op also costs what it costs on the ESP32, in board time (`cost`, a
+# profile from host/bodycam/sim/costs.py; None: free, the host's disk).
+# The write happens first, then the chip is held busy: a power cut during
+# the hold keeps the write, as a card that had taken the data would.
+
+
+class Costs:
+    """Charges block-device ops: bt.spend(board_us) holds the chip busy;
+    cpu (or None) brackets the op so the firmware's CPU time before it is
+    charged and the op's own host time is not."""
+
+    def __init__(self, cost, bt, cpu=None):
+        self.c = cost  # None: the op is free (the "host" card), only the CPU bracket counts
+        self.bt = bt
+        self.cpu = cpu
+        self.stalls = 0
+        self.stall_ms_total = 0
+        self.ops = 0
+        self.busy_us = 0
+        self.wbytes = 0
+        self.rbytes = 0
+        self._rnd = 12345  # stalls come at pseudo-random, repeatable places
+        self._to_stall = self._next_gap()
+
+    def _next_gap(self):
+        every = (self.c or {}).get("stall_every_bytes") or 0
+        if not every:
+            return -1
+        self._rnd = (self._rnd * 1103515245 + 12345) & 0x7FFFFFFF
+        return every // 2 + self._rnd % every  # mean `every`
+
+    def enter(self):
+        if self.cpu:
+            self.cpu.enter()
+
+    def leave(self, us):
+        self.ops += 1
+        self.busy_us += us
+        self.bt.spend(us)
+        if self.cpu:
+            self.cpu.leave()
+
+    def sd_write(self, nbytes):
+        c = self.c
+        self.wbytes += nbytes
+        if c is None:
+            return 0
+        # PSRAM source: ESP-IDF's sdmmc_write_sectors bounces it one sector
+        # per single-block command (components/sdmmc/sdmmc_cmd.c).
+        sectors = nbytes // 512
+        us = sectors * (c["cmd_us"] + 512 * 1000000 // c["write_Bps"] + c["program_us"])
+        if self._to_stall >= 0:
+            self._to_stall -= nbytes
+            if self._to_stall < 0:
+                # the card holds busy doing its housekeeping (SD spec: up to 250 ms, SDHC)
+                us += c["stall_ms"] * 1000
+                self.stalls += 1
+                self.stall_ms_total += c["stall_ms"]
+                self._to_stall = self._next_gap()
+        return us
+
+    def sd_read(self, nbytes):
+        c = self.c
+        self.rbytes += nbytes
+        if c is None:
+            return 0
+        sectors = nbytes // 512
+        return sectors * (c["cmd_us"] + 512 * 1000000 // c["read_Bps"])
+
+    def flash_read(self, nbytes):
+        if self.c is None:
+            return 0
+        return nbytes * 1000000 // self.c["read_Bps"]
+
+    def flash_program(self, nbytes):
+        if self.c is None:
+            return 0
+        pb = self.c["page_bytes"]
+        return (nbytes + pb - 1) // pb * self.c["page_program_us"]
+
+    def flash_erase(self):
+        if self.c is None:
+            return 0
+        return self.c["erase_us"]
 
 
 class CardImage:
@@ -10,18 +95,29 @@ class CardImage:
 
     SECTOR = 512
 
-    def __init__(self, f):
+    def __init__(self, f, costs=None):
         self.f = f  # an open "r+b" file: opened before the host's root is unmounted
         f.seek(0, 2)
         self.blocks = f.tell() // self.SECTOR
+        self.costs = costs
 
     def readblocks(self, n, buf):
+        c = self.costs
+        if c:
+            c.enter()
         self.f.seek(n * self.SECTOR)
         self.f.readinto(buf)
+        if c:
+            c.leave(c.sd_read(len(buf)))
 
     def writeblocks(self, n, buf):
+        c = self.costs
+        if c:
+            c.enter()
         self.f.seek(n * self.SECTOR)
         self.f.write(buf)
+        if c:
+            c.leave(c.sd_write(len(buf)))
 
     def ioctl(self, op, arg):
         if op == 4:  # block count
@@ -69,21 +165,30 @@ class FlashPartition:
 
     BLOCK = 4096
 
-    def __init__(self, f, offset, size):
+    def __init__(self, f, offset, size, costs=None):
         self.f = f
         self.offset = offset
         self.blocks = size // self.BLOCK
         self._erased = b"\xff" * self.BLOCK
+        self.costs = costs  # flash chip timings (erase, page program, read), or None
 
     def readblocks(self, n, buf, off=0):
+        c = self.costs
+        if c:
+            c.enter()
         self.f.seek(self.offset + n * self.BLOCK + off)
         self.f.readinto(buf)
+        if c:
+            c.leave(c.flash_read(len(buf)))
 
     def writeblocks(self, n, buf, off=None):
         if off is None:  # simple protocol: erase the blocks, then program
             for i in range(len(buf) // self.BLOCK):
                 self.ioctl(6, n + i)
             off = 0
+        c = self.costs
+        if c:
+            c.enter()
         pos = self.offset + n * self.BLOCK + off
         self.f.seek(pos)
         old = self.f.read(len(buf))
@@ -91,6 +196,8 @@ class FlashPartition:
         b = int.from_bytes(buf, "little")
         self.f.seek(pos)
         self.f.write((a & b).to_bytes(len(buf), "little"))
+        if c:
+            c.leave(c.flash_program(len(buf)))
 
     def ioctl(self, op, arg):
         if op == 4:
@@ -98,7 +205,12 @@ class FlashPartition:
         if op == 5:
             return self.BLOCK
         if op == 6:  # erase one block
+            c = self.costs
+            if c:
+                c.enter()
             self.f.seek(self.offset + arg * self.BLOCK)
             self.f.write(self._erased)
+            if c:
+                c.leave(c.flash_erase())
             return 0
         return 0

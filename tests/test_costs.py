@@ -1,0 +1,91 @@
+"""What the virtual board charges for storage and CPU, in board time: the
+block devices' cost model on the real MicroPython unix port, the profiles'
+numbers, and bad --card/--cpu values refused with the known ones."""
+import pytest
+
+from bodycam import cli
+from bodycam.sim import SimError, VirtualBoard
+from bodycam.sim import costs, cpu
+
+COSTS = """
+import json, vboard_bdev, vboard_costs
+bt = vboard_costs.BoardTime(1000000)  # speed 1000: 1 board s = 1 wall ms
+f = open("img", "w+b")
+f.write(bytearray(1 << 20))
+c = vboard_bdev.Costs(%r, bt)
+card = vboard_bdev.CardImage(f, c)
+buf = bytearray(8192)
+card.writeblocks(0, buf)          # 16 sectors from a PSRAM buffer
+w = bt.spent_us
+card.readblocks(0, bytearray(512))
+r = bt.spent_us - w
+for i in range(600):              # 4.9 MB: stalls come every 1-3 MB
+    card.writeblocks(16, buf)
+print(json.dumps({"write_8k": w, "read_512": r, "stalls": c.stalls, "stall_ms": c.stall_ms_total,
+                  "total": bt.spent_us, "ops": c.ops}))
+"""
+
+
+def test_sd_writes_cost_one_single_block_command_per_sector(run_mpy):
+    p = costs.card_profile("typical")
+    out = run_mpy(COSTS % p)
+    # ESP-IDF bounces a PSRAM buffer: 16 commands, each with the card's program time
+    assert out["write_8k"] == 16 * costs.sector_write_us(p) == 16 * (200 + 512 + 1800)
+    assert out["read_512"] == 200 + 512 * 1000000 // 1500000
+    # 1-3 MB between stalls (2 MB on average), 100 ms each
+    assert 1 <= out["stalls"] <= 4 and out["stall_ms"] == 100 * out["stalls"]
+    assert out["total"] == 601 * 16 * costs.sector_write_us(p) + out["read_512"] + out["stall_ms"] * 1000
+
+
+def test_slow_card_stalls_for_the_sd_spec_limit(run_mpy):
+    out = run_mpy(COSTS % costs.card_profile("slow"))
+    assert out["stalls"] >= 1 and out["stall_ms"] == 250 * out["stalls"]
+
+
+def test_flash_erase_and_program_cost_the_chip_times(run_mpy):
+    out = run_mpy("""
+import json, vboard_bdev, vboard_costs
+bt = vboard_costs.BoardTime(1000000)
+f = open("flash", "w+b")
+f.write(bytearray(b"\\xff" * 65536))
+part = vboard_bdev.FlashPartition(f, 0, 65536, vboard_bdev.Costs(%r, bt))
+part.writeblocks(1, bytearray(4096))   # simple protocol: erase, then program 16 pages
+print(json.dumps(bt.spent_us))
+""" % costs.FLASH)
+    assert out == 45000 + 16 * 700
+
+
+def test_host_card_is_free_and_profiles_refuse_unknown_names():
+    assert costs.card_profile("host") is None
+    with pytest.raises(SimError, match="unknown card 'sd-ultra': use one of fast, host, slow, typical"):
+        costs.card_profile("sd-ultra")
+    with pytest.raises(SimError, match="unknown cpu 'arm': use one of esp32, host"):
+        cpu.check_cpu("arm")
+    with pytest.raises(SimError, match="unknown card"):
+        VirtualBoard(card="bogus")
+    # slower cards are slower, through MicroPython (bounced sectors, stalls averaged in)
+    rates = [costs.effective_write_Bps(costs.card_profile(n)) for n in ("fast", "typical", "slow")]
+    assert rates[0] > rates[1] > rates[2] and 150000 < rates[1] < 300000
+
+
+def test_sim_refuses_an_unknown_card_with_the_known_ones(capsys):
+    assert cli.main(["sim", "--card", "bogus", "--state", "/nonexistent/x"]) != 0
+    err = capsys.readouterr().err
+    assert "unknown card 'bogus'" in err and "typical" in err
+
+
+def test_plan_says_whether_the_card_keeps_up_and_when_the_preroll_is_on_it(capsys):
+    assert cli.main(["plan", "--card", "typical"]) == 0
+    out = capsys.readouterr().out
+    assert "sustained" in out and "pre-roll: 1.50 MB reaches the storage" in out
+    # QVGA at 25 fps with a slow card: too much for it
+    assert cli.main(["plan", "--card", "slow", "--framesize", "SVGA", "--fps", "10", "--preroll", "5"]) == 1
+    assert "NOT sustained" in capsys.readouterr().out
+
+
+def test_cpu_scale_is_calibrated_against_the_esp32_pystone_figures():
+    s = cpu.cpu_scale("esp32")
+    assert cpu.cpu_scale("host") is None
+    # this host's unix port is some tens to hundreds of times an ESP32
+    assert 10 < s < 2000
+    assert s == pytest.approx(cpu.host_pystones() / cpu.ESP32_PYSTONES)
