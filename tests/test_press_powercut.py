@@ -86,7 +86,8 @@ def test_preroll_is_synced_as_soon_as_it_is_written_not_on_the_next_tick(run_mpy
     # 30 s of VGA pre-roll: synced every 128 KB on the way, and once all of
     # it is written, before the first live frame goes in (not a second later)
     assert out["pre"] >= 150
-    done = [s for s in out["syncs"] if s["pre"] == out["pre"]]
+    # (a 128 KB sync may land inside the last pre-roll frame: count whole ones)
+    done = [s for s in out["syncs"] if s["written"] >= out["pre"]]
     assert done and done[0]["live_next"], out["syncs"]
     assert len(out["syncs"]) >= out["preroll_bytes"] // 131072
     assert out["durable"] is not None and 0 <= out["durable"] <= 400
