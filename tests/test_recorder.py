@@ -106,27 +106,34 @@ out = {"state": k.rec.state, "done": k.rec.clips_done}
 
 
 def test_press_while_finishing_starts_the_next_clip_without_repeating_frames(kit, tmp_path):
+    # The writer is held back (max_writes 0) as soon as the first clip is
+    # stopped, so the second press really lands while it is being finished.
     out = kit("""
 k.run_for(5000)
 k.press(200)
 k.run_for(1000)
-k.pin.set(0)
-k.run_for(3200)      # hold -> stop; finishing takes a few ticks
-k.pin.set(1)
-k.rec.max_writes = 1
 k.app.max_writes = 1
+k.pin.set(0)
+while k.rec.state != 2:
+    k.run_for(k.app.interval_ms)   # held until the hold stops the clip
+k.app.max_writes = 0
+k.pin.set(1)
 k.run_for(200)
+t2 = k.now()
 k.press(200)         # pressed again while the first clip is being finished
+state_at_press = k.rec.state
+k.app.max_writes = None
 k.run_for(3000)
 k.press(3200)
-k.app.max_writes = None
 k.finish()
-out = {"done": k.rec.clips_done}
+out = {"done": k.rec.clips_done, "state_at_press": state_at_press, "t2": t2}
 """)
-    assert out["done"] == ["BC000001", "BC000002"]
+    assert out["state_at_press"] == 2  # the press came while finishing
+    assert out["done"] == ["BC000001", "BC000002"]  # ...and was not lost
     sc = sidecars(tmp_path)
     a, b = sc["BC000001"], sc["BC000002"]
     assert b["first_seq"] == a["last_seq"] + 1  # no frame in both, none lost between
+    assert b["clock"]["press_ticks_ms"] == out["t2"]  # the clip is timed from that press
 
 
 def test_writer_falling_behind_drops_new_frames_never_unwritten_ones(kit, tmp_path):
