@@ -2,6 +2,7 @@
 what reached the card, and nothing that reached it is lost."""
 import json
 import os
+import struct
 
 import av
 
@@ -26,11 +27,31 @@ print(json.dumps({"written": c.frames, "synced_avi": c.avi.written - c.avi.fill,
 """  # ...and the script ends: no close, no flush: the power is gone
 
 
+HEADER_BYTES = 224  # firmware/avi.py: the frame chunks start here
+
+
+def whole_chunks(avi_path):
+    """(offset, length) of every whole '00dc' chunk in a cut-off AVI."""
+    data = avi_path.read_bytes()
+    out = []
+    pos = HEADER_BYTES
+    while pos + 8 <= len(data) and data[pos:pos + 4] == b"00dc":
+        n = struct.unpack_from("<I", data, pos + 4)[0]
+        if pos + 8 + n > len(data):
+            break
+        out.append((pos, n))
+        pos += 8 + n + (n & 1)
+    return out
+
+
 def test_clip_cut_by_power_loss_is_rebuilt_at_next_boot(run_mpy, jpeg_dir, tmp_path):
     before = boot(run_mpy, jpeg_dir, CUT_WHILE_RECORDING)
     assert before["state"] == 1 and before["written"] > 150
     clips = tmp_path / "sd" / "clips"
     assert not (clips / "BC000001.JSON").exists()
+    # what reached the card: every byte the clip had synced, and no more
+    assert (clips / "BC000001.AVI").stat().st_size == before["synced_avi"]
+    on_card = min(len(whole_chunks(clips / "BC000001.AVI")), (clips / "BC000001.TIM").stat().st_size // 4)
     after = boot(run_mpy, jpeg_dir, 'print(json.dumps({"recovered": k.app.recovered, "files": sorted(__import__("os").listdir("sd/clips"))}))')
     assert after["files"] == ["BC000001.AVI", "BC000001.JSON"]
     name, frames = after["recovered"][0]
@@ -38,6 +59,7 @@ def test_clip_cut_by_power_loss_is_rebuilt_at_next_boot(run_mpy, jpeg_dir, tmp_p
     sc = json.loads((clips / "BC000001.JSON").read_text())
     assert sc["recovered"] is True and sc["stop"]["reason"] == "power_loss"
     assert sc["frames"] == frames == len(sc["frame_ms"])
+    assert frames == on_card  # every whole frame that reached the card is in the clip
     # at most the last second (one sync period, 5 frames at 5 fps) plus the
     # staged tail is lost; everything before was kept
     assert before["written"] - frames <= 6
@@ -50,6 +72,31 @@ def test_clip_cut_by_power_loss_is_rebuilt_at_next_boot(run_mpy, jpeg_dir, tmp_p
     # the next recording gets the next name
     nxt = boot(run_mpy, jpeg_dir, "k.run_for(2000)\nk.press(200)\nk.run_for(1000)\nprint(json.dumps(k.rec.clip.name))")
     assert nxt == "BC000002"
+
+
+def test_a_torn_last_frame_is_left_out_and_every_whole_one_kept(run_mpy, jpeg_dir, tmp_path):
+    # The power went in the middle of writing a frame: its chunk header and
+    # half its bytes are on the card. Recovery keeps every frame before it,
+    # each byte for byte, and no half frame.
+    boot(run_mpy, jpeg_dir, CUT_WHILE_RECORDING)
+    clips = tmp_path / "sd" / "clips"
+    avi_path = clips / "BC000001.AVI"
+    chunks = whole_chunks(avi_path)
+    times = (clips / "BC000001.TIM").stat().st_size // 4
+    last = min(len(chunks), times)  # the last frame with both its bytes and its time
+    assert last > 150
+    pos, n = chunks[last - 1]
+    with open(avi_path, "r+b") as f:
+        f.truncate(pos + 8 + n // 2)  # that frame torn half way
+    whole = last - 1
+    after = boot(run_mpy, jpeg_dir, 'print(json.dumps(k.app.recovered))')
+    assert after == [["BC000001", whole]]
+    sc = json.loads((clips / "BC000001.JSON").read_text())
+    assert sc["frames"] == whole == len(sc["frame_ms"])
+    with av.open(str(avi_path)) as c:
+        packets = [bytes(p) for p in c.demux(video=0) if p.size]
+    src = [p.read_bytes() for p in sorted(jpeg_dir.glob("*.jpg"))]
+    assert packets == [src[(sc["first_seq"] + i) % len(src)] for i in range(whole)]
 
 
 def test_power_cut_during_recovery_just_recovers_again(run_mpy, jpeg_dir, tmp_path):
