@@ -5,12 +5,11 @@ keep finished clips and lose the pre-roll in RAM."""
 import hashlib
 import json
 
+import av  # a declared test dependency: missing, it must fail, not skip
 import pytest
 import serial
 
 from bodycam.sim import VirtualBoard
-
-av = pytest.importorskip("av")
 
 
 def sidecar(vb, name, tmp_path):
@@ -99,7 +98,19 @@ def test_reset_via_rts_and_power_cut_keep_finished_clips_and_lose_the_preroll(tm
         assert vb.state == "off" and vb.proc is None
         vb.power_on()
         vb.wait_recording_ready()
+        # The clip cut by the power loss was rebuilt at boot: its pre-roll
+        # and the seconds recorded up to the last sync, and it plays.
+        cut = "BC%06d" % (int(second[2:]) + 1)
+        assert cut in vb.list_clips()
+        cut_avi, cut_meta = sidecar(vb, cut, tmp_path / "cut")
+        assert cut_meta["recovered"] is True and cut_meta["stop"]["reason"] == "power_loss"
+        assert cut_meta["frame_ms"][0] <= -pre + 250  # the full pre-roll was kept
+        assert cut_meta["frame_ms"][-1] >= 2000 - 1000 - 250  # at most one sync period (1 s) lost
+        assert cut_meta["avi_sha256"] == sha(cut_avi)
+        with av.open(cut_avi) as c:
+            assert len([f for f in c.decode(video=0)]) == cut_meta["frames"] == len(cut_meta["frame_ms"])
         third, press = record(vb, 1000, 2000)
+        assert third == "BC%06d" % (int(cut[2:]) + 1)
         _, after_cut = sidecar(vb, third, tmp_path)
         assert -after_cut["frame_ms"][0] <= press - vb.sensor.first_ms + 250 < pre
 
