@@ -246,19 +246,44 @@ def test_unsigned_log_of_a_device_the_keyring_knows_is_refused(run_mpy, tmp_path
 # --- boot wiring ---------------------------------------------------------------
 
 def test_boot_after_a_power_cut_while_recording_logs_the_stop(run_mpy, tmp_path):
-    out = run_mpy(PRE + """
-log = open_log()
-log.record("boot", {})
+    # Booted with the firmware's own boot wiring (evidence.attach): the log
+    # itself must say the power went during BC000003, once, and a clean
+    # finish must not be reported as a power loss.
+    run_mpy(PRE + """
+import evidence, evkit
+evkit.write_key("key.json", key=KEY)
+class Clock:
+    def utc(self, t): return None
+    def unix_ms(self): return None
+class Hal:
+    clips_dir = "."
+    clock = Clock()
+    def ticks_ms(self): return ticks()
+def boot():
+    return evidence.attach(Hal(), {"id": "t"}, {}, "key.json", "evidence.json")[0]
+log = boot()
 log.record("record_start", {"clip": "BC000003"})
 log.record("marker", {})
-a = open_log().interrupted          # power lost while recording BC000003
-log.record("record_stop", {"clip": "BC000003"})
-log.record("seal", {"clip": "BC000003"})
-log.record("clip_done", {"clip": "BC000003"})
-b = open_log().interrupted          # finished cleanly
-print(json.dumps([a, b]))
+log = boot()                        # power lost while recording BC000003
+log.record("record_start", {"clip": "BC000004"})
+log.record("record_stop", {"clip": "BC000004", "reason": "hold"})
+log.record("seal", {"clip": "BC000004"})
+log.record("clip_done", {"clip": "BC000004"})
+log = boot()                        # finished cleanly
+print(1)
 """, cwd=tmp_path)
-    assert out == ["BC000003", None]
+    res, texts = findings(tmp_path / "AUDIT.LOG")
+    assert texts == []
+    got = [(e["k"], e["d"]) for e in res.entries]
+    boots = [i for i, (k, _) in enumerate(got) if k == "boot"]
+    assert len(boots) == 3
+    assert "interrupted" not in got[boots[0]][1]
+    assert got[boots[1]][1]["interrupted"] == "BC000003"
+    stops = [(i, d) for i, (k, d) in enumerate(got) if k == "record_stop"]
+    assert [d for _, d in stops] == [{"reason": "power_loss", "clip": "BC000003", "found_at": "boot"},
+                                     {"clip": "BC000004", "reason": "hold"}]
+    assert stops[0][0] == boots[1] + 1  # logged by the boot that found it
+    assert "interrupted" not in got[boots[2]][1] and stops[1][0] < boots[2]
 
 
 QVGA_HEAP = shared("settings").heap_bytes(4194304, "QVGA", 2)
