@@ -158,21 +158,36 @@ out = {"done": k.rec.clips_done, "dropped": k.ring.dropped_full}
 
 def test_clips_dir_missing_gives_a_clear_error_and_keeps_buffering(kit, tmp_path):
     out = kit("""
+class Log:
+    entries = []
+    def record(self, kind, data):
+        self.entries.append([kind, data])
+k.rec.audit = Log()
 k.rec.dir = "no/such/dir"
 k.run_for(2000)
 k.press(200)
 k.run_for(1000)
-out = {"state": k.rec.state, "err": k.rec.last_error, "frames": k.ring.count}
+out = {"state": k.rec.state, "err": k.rec.last_error, "frames": k.ring.count,
+       "errors": [d["what"] for kind, d in Log.entries if kind == "error"]}
+k.rec.dir = "sd/clips"   # the card is back
+k.press(200)
+k.run_for(1000)
+out["next"] = k.rec.clip.name
 """)
     assert out["state"] == 0
     assert "cannot create clip BC000001 in no/such/dir" in out["err"]
+    assert out["errors"] == [out["err"]]  # the audit log says so too
     assert out["frames"] > 10
+    assert out["next"] == "BC000001"  # the failed clip used up no name
+
+
 
 
 def test_buffering_never_touches_storage(kit, tmp_path):
     out = kit("""
 import os
 k.run_for(60000)
-out = {"files": os.listdir("sd/clips"), "frames": k.ring.count, "state": k.rec.state}
+out = {"files": os.listdir("sd/clips"), "frames": k.ring.count, "state": k.rec.state, "work": k.rec.step(k.now())}
 """)
     assert out["files"] == [] and out["state"] == 0 and out["frames"] > 150
+    assert out["work"] == 0  # step() has nothing to do while buffering

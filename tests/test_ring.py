@@ -189,11 +189,11 @@ def test_first_since_covers_the_requested_time(run_mpy):
             ring.push(framegen.build(k, 500, buf), 1000 + k * 100)
         out = [ring.first_since(t) for t in (0, 1000, 1050, 1099, 1100, 5900, 99999)]
         empty = FrameRing(1000, 4).first_since(5)
-        print(json.dumps({"out": out, "empty": empty}))
+        print(json.dumps({"out": out, "empty": empty, "empty_used": FrameRing(1000, 4).bytes_used()}))
     """)
     # newest frame at or before t (so t is covered), the oldest if none is
     assert r["out"] == [0, 0, 0, 0, 1, 49, 49]
-    assert r["empty"] == 0
+    assert r["empty"] == 0 and r["empty_used"] == 0
 
 
 def test_bad_input_is_counted_not_stored(run_mpy):
@@ -208,13 +208,24 @@ def test_bad_input_is_counted_not_stored(run_mpy):
             err = None
         except ValueError as e:
             err = str(e)
+        # the limits themselves: 64 bytes and 2 slots is the smallest ring
+        smallest = FrameRing(64, 2)
+        limits = []
+        for args in ((63, 2), (64, 1)):
+            try:
+                FrameRing(*args)
+                limits.append("accepted")
+            except ValueError:
+                limits.append("refused")
         print(json.dumps({"codes": codes, "bad": ring.dropped_bad, "large": ring.dropped_large,
-                          "count": ring.count, "B": BAD_FRAME, "L": TOO_LARGE, "err": err}))
+                          "count": ring.count, "B": BAD_FRAME, "L": TOO_LARGE, "err": err,
+                          "smallest": [smallest.size, smallest.slots], "limits": limits}))
     """)
     B, L = r["B"], r["L"]
     assert r["codes"] == [B, B, B, L, 0]
     assert r["bad"] == 3 and r["large"] == 1 and r["count"] == 1
     assert "ring needs" in r["err"]
+    assert r["smallest"] == [64, 2] and r["limits"] == ["refused", "refused"]
 
 
 def test_signed_memoryview_frames_from_the_esp32_driver_are_stored(run_mpy):
