@@ -14,8 +14,9 @@ BOARD = os.path.join(boards_dir(), "ai-thinker-esp32-cam.json")
 HEAP = 4194304 - 2 * (640 * 480 // 5)
 
 
-def boot(run_mpy, jpeg_dir, body):
-    return run_mpy("import json, simkit\nk = simkit.Kit(%r, %r)\n%s" % (BOARD, str(jpeg_dir), body), heapsize=HEAP)
+def boot(run_mpy, jpeg_dir, body, settings=None):
+    return run_mpy("import json, simkit\nk = simkit.Kit(%r, %r, %r)\n%s" % (BOARD, str(jpeg_dir), settings or {}, body),
+                   heapsize=HEAP)
 
 
 CUT_WHILE_RECORDING = """
@@ -97,14 +98,15 @@ def test_clip_cut_by_power_loss_is_rebuilt_at_next_boot(run_mpy, jpeg_dir, tmp_p
     assert nxt == "BC000002"
 
 
-@pytest.mark.parametrize("damage", ["torn", "zero-filled", "pad-missing"])
+@pytest.mark.parametrize("damage", ["torn", "one-byte-short", "zero-filled", "pad-missing"])
 def test_a_torn_last_frame_is_left_out_and_every_whole_one_kept(run_mpy, jpeg_dir, tmp_path, damage):
     # The power went in the middle of writing a frame: its chunk header and
-    # half its bytes are on the card ("torn"), or the file's length reached
-    # the card but its last cluster did not and reads as zeros
-    # ("zero-filled"). Recovery keeps every frame before it, each byte for
-    # byte, and nothing after.
-    boot(run_mpy, jpeg_dir, CUT_WHILE_RECORDING)
+    # half (or all but one) of its bytes are on the card, or the file's
+    # length reached the card but its last cluster did not and reads as
+    # zeros. Recovery keeps every frame before it, each byte for byte, and
+    # nothing after. A frame whose pad byte is missing is whole: kept.
+    # (10 fps, so the rebuilt rate is not the 5 fps default by chance.)
+    boot(run_mpy, jpeg_dir, CUT_WHILE_RECORDING, settings={"fps": 10})
     clips = tmp_path / "sd" / "clips"
     avi_path = clips / "BC000001.AVI"
     chunks = whole_chunks(avi_path)
@@ -121,6 +123,8 @@ def test_a_torn_last_frame_is_left_out_and_every_whole_one_kept(run_mpy, jpeg_di
             f.truncate(pos + 8 + n)
         elif damage == "torn":
             f.truncate(pos + 8 + n // 2)  # that frame torn half way
+        elif damage == "one-byte-short":
+            f.truncate(pos + 8 + n - 1)
         else:
             f.truncate(pos)
             f.seek(pos)
@@ -131,6 +135,7 @@ def test_a_torn_last_frame_is_left_out_and_every_whole_one_kept(run_mpy, jpeg_di
     sc = json.loads((clips / "BC000001.JSON").read_text())
     assert sc["frames"] == whole == len(sc["frame_ms"])
     assert_sound_avi(avi_path, sc["frame_ms"])
+    assert sc["frame_ms"][1] - sc["frame_ms"][0] == 100  # (really 10 fps)
     with av.open(str(avi_path)) as c:
         packets = [bytes(p) for p in c.demux(video=0) if p.size]
     src = [p.read_bytes() for p in sorted(jpeg_dir.glob("*.jpg"))]

@@ -9,6 +9,7 @@ import av  # a declared test dependency: missing, it must fail, not skip
 import pytest
 import serial
 
+from bodycam.avi_reader import read_avi
 from bodycam.sim import VirtualBoard
 
 
@@ -109,6 +110,8 @@ def test_reset_via_rts_and_power_cut_keep_finished_clips_and_lose_the_preroll(tm
         assert cut_meta["avi_sha256"] == sha(cut_avi)
         with av.open(cut_avi) as c:
             assert len([f for f in c.decode(video=0)]) == cut_meta["frames"] == len(cut_meta["frame_ms"])
+        rep = read_avi(cut_avi)  # header and index rebuilt on the board's FAT card, not only the frames
+        assert rep.problems == [] and rep.index_problems == [] and rep.header_frames == cut_meta["frames"]
         third, press = record(vb, 1000, 2000)
         assert third == "BC%06d" % (int(cut[2:]) + 1)
         _, after_cut = sidecar(vb, third, tmp_path)
