@@ -2,12 +2,14 @@
 serial line: a file is deleted only when the hash the host sends is the
 hash of the file as it is now, not as it was when it was listed."""
 import hashlib
+import json
 import os
 
 import pytest
 
 from bodycam.offload.client import DockClient, DockError
 from bodycam.offload.rig import DockRig
+from bodycam.resources import shared
 
 
 @pytest.fixture
@@ -36,3 +38,41 @@ def test_a_file_changed_since_it_was_listed_is_not_deleted_with_its_old_hash(rig
     now = hashlib.sha256(bytes(data)).hexdigest()
     assert c.delete("BC000001.JSON", now)["deleted"] == "BC000001.JSON"
     assert not os.path.exists(path)
+
+
+@pytest.mark.parametrize("where", ["after the hash key", "after the size digits"])
+def test_the_recorded_hash_is_found_when_the_sidecar_splits_at_a_read_block(tmp_path, where):
+    # The dock reads a sidecar in blocks of one frame payload and scans each
+    # for "avi_sha256" and "avi_bytes". Padded so that a block ends right
+    # after the key or right after the size's digits, the record must still
+    # be found: then a card that corrupted the AVI is caught by the host
+    # (the dock lists the recorded hash, not the hash of the bad bytes).
+    block = shared("dockwire").MAX_PAYLOAD
+    r = DockRig(str(tmp_path / "rig"), clips=[1], baud=1000000, paced=False, frame_busy=5)
+    try:
+        clips = os.path.join(r.dir, "sd", "clips")
+        side = os.path.join(clips, "BC000001.JSON")
+        text = open(side, "rb").read()
+        recorded = json.loads(text)["avi_sha256"]
+        if where == "after the hash key":
+            end = text.index(b'"avi_sha256"') + len(b'"avi_sha256"')
+        else:
+            at = text.index(b'"avi_bytes"') + len(b'"avi_bytes": ')
+            end = at + len(str(json.loads(text)["avi_bytes"]))
+        assert end < block
+        text = text[:1] + b" " * (block - end) + text[1:]  # still the same JSON
+        with open(side, "wb") as f:
+            f.write(text)
+        avi = os.path.join(clips, "BC000001.AVI")
+        data = bytearray(open(avi, "rb").read())
+        data[len(data) // 2] ^= 0x01
+        with open(avi, "wb") as f:
+            f.write(data)
+        c = DockClient(r.open_port())
+        c.connect()
+        listed = {e["name"]: e["sha256"] for e in c.list()}
+        assert listed["BC000001.AVI"] == recorded != hashlib.sha256(bytes(data)).hexdigest()
+    finally:
+        errors = r.device_errors()
+        r.close()
+    assert not errors, "the device printed errors:\n" + "\n".join(errors)
