@@ -153,6 +153,8 @@ def test_bytes_that_do_not_match_the_devices_own_listing_are_never_kept_as_the_c
     assert (out / "BC000001.AVI.unverified").read_bytes() == bytes(data)  # but what came is kept
     assert "BC000001.AVI" not in s["pulled"]
     assert sorted(device_files(r)) == ["BC000001.AVI", "BC000001.JSON"]
+    # fetched once: only a resumed .part that fails is fetched again
+    assert s["bytes"] == sum(len(b) for b in device_files(r).values())
 
 
 def test_a_corrupt_part_left_by_an_earlier_run_is_downloaded_again(rig, tmp_path):

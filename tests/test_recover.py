@@ -98,7 +98,7 @@ def test_clip_cut_by_power_loss_is_rebuilt_at_next_boot(run_mpy, jpeg_dir, tmp_p
     assert nxt == "BC000002"
 
 
-@pytest.mark.parametrize("damage", ["torn", "one-byte-short", "zero-filled", "pad-missing"])
+@pytest.mark.parametrize("damage", ["torn", "one-byte-short", "zero-filled", "pad-missing", "third-torn"])
 def test_a_torn_last_frame_is_left_out_and_every_whole_one_kept(run_mpy, jpeg_dir, tmp_path, damage):
     # The power went in the middle of writing a frame: its chunk header and
     # half (or all but one) of its bytes are on the card, or the file's
@@ -117,11 +117,13 @@ def test_a_torn_last_frame_is_left_out_and_every_whole_one_kept(run_mpy, jpeg_di
         # the last odd-sized frame: the cut came after its bytes, before
         # its pad byte. That frame is whole, so it is kept.
         last = max(i for i in range(last) if chunks[i][1] & 1) + 1
+    elif damage == "third-torn":
+        last = 3  # only two whole frames are left: the smallest clip with a frame interval
     pos, n = chunks[last - 1]
     with open(avi_path, "r+b") as f:
         if damage == "pad-missing":
             f.truncate(pos + 8 + n)
-        elif damage == "torn":
+        elif damage in ("torn", "third-torn"):
             f.truncate(pos + 8 + n // 2)  # that frame torn half way
         elif damage == "one-byte-short":
             f.truncate(pos + 8 + n - 1)
