@@ -145,3 +145,23 @@ def test_button_timing_is_exact_to_the_millisecond_in_board_time(tmp_path):
     assert m["stop"]["reason"] == "hold"
     # The loop stops at its first tick once the press has been held hold_ms.
     assert 3000 <= m["stop"]["ms"] - m["stop"]["press_ms"] <= 3000 + 250
+
+
+def test_a_clip_cut_by_power_loss_is_rebuilt_on_the_boards_fat_card(tmp_path):
+    # Recovery on the card the board really has (VfsFat on the SD image),
+    # whose files, unlike the unix port's, buffer writes until closed.
+    with VirtualBoard(state_dir=str(tmp_path / "vb"), speed=20, settings={"preroll_s": 2}) as vb:
+        vb.wait_recording_ready()
+        vb.sleep_board(3000)
+        vb.tap()
+        vb.sleep_board(3000)
+        vb.power_cut()
+        vb.power_on()
+        vb.wait_recording_ready()
+        assert vb.list_clips() == ["BC000001"]
+        avi, m = sidecar(vb, "BC000001", tmp_path)
+    assert m["recovered"] is True and m["stop"]["reason"] == "power_loss"
+    assert m["frames"] == len(m["frame_ms"]) >= 10 and m["avi_sha256"] == sha(avi)
+    rep = read_avi(avi)
+    assert rep.problems == [] and rep.index_problems == []
+    assert rep.header_frames == len(rep.index) == m["frames"]
