@@ -191,3 +191,32 @@ out = {"files": os.listdir("sd/clips"), "frames": k.ring.count, "state": k.rec.s
 """)
     assert out["files"] == [] and out["state"] == 0 and out["frames"] > 150
     assert out["work"] == 0  # step() has nothing to do while buffering
+
+
+def test_after_a_press_while_finishing_a_hold_still_stops_the_next_clip(kit, tmp_path):
+    # Finishing a long clip takes a while (it is hashed): the officer's
+    # press during it is released before the next clip starts. That clip
+    # must stop on a hold like any other.
+    out = kit("""
+k.run_for(5000)
+k.press(200)
+k.run_for(1000)
+k.app.max_writes = 1
+k.pin.set(0)
+while k.rec.state != 2:
+    k.run_for(k.app.interval_ms)
+k.app.max_writes = 0
+k.pin.set(1)
+k.run_for(200)
+k.press(200)         # pressed and released while the first clip is finishing
+k.run_for(1000)
+k.app.max_writes = None
+k.run_for(2000)      # the second clip starts and records
+recording = k.rec.state
+k.press(3200)        # hold to stop
+k.finish()
+out = {"recording": recording, "state": k.rec.state, "done": k.rec.clips_done}
+""")
+    assert out["recording"] == 1
+    assert out["done"] == ["BC000001", "BC000002"] and out["state"] == 0
+    assert sidecars(tmp_path)["BC000002"]["stop"]["reason"] == "hold"
