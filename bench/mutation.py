@@ -92,6 +92,53 @@ EQUIVALENT = {
         "BLOCK = 1 << 20 :: `20` -> `21`": "read size only",
         "BLOCK = 1 << 20 :: `20` -> `19`": "read size only",
     },
+    "ring": {
+        "self.head = 0  # slot of the oldest frame :: `0` -> `(-1)`":
+            "slot -1 is the last slot (negative array index): the same slots, rotated by one",
+    },
+    "recorder": {
+        "self._start_press = False  # the press that started this clip :: `False` -> `True`":
+            "every way into RECORDING sets the flag first",
+        "self.stop_seq = -1 :: `1` -> `2`": "stop() sets stop_seq before anything reads it",
+        "self._start_press = True :: `True` -> `False`":
+            "a press that starts a clip leaves no pending mark, so its hold cannot stop it either way",
+    },
+    "recover": {
+        'out.write(avi.header(start.get("width", 0), start.get("height", 0), 0, 0, 0, 0)) :: *':
+            "the placeholder header is overwritten by the final one before the file is used",
+        "return 0 :: `0` -> `1`": "_size: 1 // 4 frames is 0 frames, as 0 // 4 is",
+        "while frames < ntimes and pos + 8 <= size: :: `pos + 8 <= size` -> `(pos + 8 < size)`":
+            "a chunk needs 8 + n bytes: fewer than 8 left fails the header read anyway",
+        "while frames < ntimes and pos + 8 <= size: :: `pos + 8` -> `(pos - 8)`": "as above",
+        "while frames < ntimes and pos + 8 <= size: :: `8` -> `9`": "as above",
+        "while frames < ntimes and pos + 8 <= size: :: `8` -> `7`": "as above",
+        "us = (last_t - first_t) * 1000 // (frames - 1) if frames > 1 and last_t > first_t else 200000 :: "
+        "`frames > 1 and last_t > first_t` -> `(frames > 1 or last_t > first_t)`":
+            "with one frame or none last_t == first_t; with more, times strictly increase",
+        "us = (last_t - first_t) * 1000 // (frames - 1) if frames > 1 and last_t > first_t else 200000 :: "
+        "`frames > 1` -> `(frames >= 1)`": "as above",
+        "us = (last_t - first_t) * 1000 // (frames - 1) if frames > 1 and last_t > first_t else 200000 :: "
+        "`1` -> `0`": "frames > 0: as above (one frame: last_t == first_t)",
+        "us = (last_t - first_t) * 1000 // (frames - 1) if frames > 1 and last_t > first_t else 200000 :: "
+        "`last_t > first_t` -> `(last_t >= first_t)`": "as above",
+    },
+    "dock-delete": {
+        "while sha is None or nbytes is None: :: `sha is None or nbytes is None` -> `(sha is None and nbytes is None)`":
+            "the firmware writes avi_bytes and avi_sha256 side by side: both are found in the same block",
+        "stop = text.find(b'\"frame_ms\"') >= 0 :: `text.find(b'\"frame_ms\"') >= 0` -> "
+        "`(text.find(b'\"frame_ms\"') < 0)`": "speed only: stops reading the long frame_ms list",
+        "break :: remove `break`": "speed only (the frame_ms stop); other breaks are killed",
+        "i += 1 :: `1` -> `2`": "the firmware's JSON has ': ' (2 characters) after a key",
+        "while j < len(text) and 48 <= text[j] <= 57: :: `48` -> `47`": "'/' never follows a number in JSON",
+    },
+    "pull": {
+        "info = c.info() :: remove `info = c.info()`": "the same device's facts, asked again at the new baud",
+        "self.progress.clear() :: remove `self.progress.clear()`": "draws only on a terminal",
+        "self.progress = Progress(total, force=False) if self.show else None :: `False` -> `True`":
+            "the progress line on a non-terminal: display only",
+        'self._print("%s: %s pulled, SHA-256 %s verified" % (name, human_bytes(size), got[:16])) :: `16` -> `15`':
+            "message text",
+    },
 }
 
 
