@@ -344,3 +344,37 @@ print(json.dumps(n0))
     assert [(e["k"], e["d"]) for e in res.entries] == [
         ("dropped", {"ring_full": 3, "bad_frame": 0, "too_large": 0}),
         ("dropped", {"ring_full": 0, "bad_frame": 1, "too_large": 0})]
+
+
+def test_an_entry_that_claims_torn_bytes_that_are_not_there_is_named(run_mpy, tmp_path):
+    # Even with a valid MAC (a device bug, or someone holding the key), an
+    # entry that says a torn entry precedes it when none does is altered.
+    path = write_log(run_mpy, tmp_path)
+    s = shared("seal")
+
+    def edit(lines):
+        e = json.loads(lines[-1])
+        del e["mac"]
+        e["torn"] = 7
+        e["mac"] = s.hexstr(s.hmac_sha256(KEY, s.AUDIT_DOMAIN + s.canonical(e)))
+        lines[-1] = s.canonical(e)
+        return lines
+    _edit(path, edit)
+    _, texts = findings(path, level="fail")
+    assert texts == ["entry 12 says 7 torn bytes precede it, but none do: altered"]
+
+
+@pytest.mark.parametrize("signed", [True, False])
+def test_entries_before_the_first_boot_entry_cannot_be_checked_if_signed(run_mpy, tmp_path, signed):
+    # A log that does not start with a boot entry (its start is missing):
+    # a MAC there cannot be checked, as no boot entry names its key.
+    run_mpy(PRE + """
+log = open_log(%s)
+log.record("press", {"t": 1})
+log.record("boot", {"device": "bc-a", "key_id": %r, "chain": {"seq": 0}})
+log.close()
+print(1)
+""" % ("KEY" if signed else "None", KID if signed else None), cwd=tmp_path)
+    _, texts = findings(tmp_path / "AUDIT.LOG", level="unverified")
+    before = [t for t in texts if "before any boot entry" in t]
+    assert before == (["entry 0 comes before any boot entry: its MAC cannot be checked"] if signed else [])
