@@ -5,6 +5,8 @@ import os
 
 import pytest
 
+from bodycam.avi_reader import read_avi
+
 # The MicroPython heap an AI-Thinker board has beside the camera buffers.
 BOARD_HEAP = 4194304 - 2 * (640 * 480 // 5)
 
@@ -59,6 +61,12 @@ out = {"press": t_press, "hold": t_hold, "pushed": k.pushed_times, "done": k.rec
     assert sc["stop"]["press_ms"] == out["hold"] - press
     assert sc["markers"] == []
     assert sc["dropped"] == {"ring_full": 0, "bad_frame": 0, "too_large": 0}
+    # the AVI itself (an independent reader): whole, indexed, and played at
+    # the clip's mean frame interval, so it lasts as long as it did
+    rep = read_avi(str(tmp_path / "sd" / "clips" / "BC000001.AVI"))
+    assert rep.problems == [] and rep.index_problems == []
+    assert rep.header_frames == len(rep.index) == len(fm)
+    assert rep.us_per_frame == (fm[-1] - fm[0]) * 1000 // (len(fm) - 1)
 
 
 def test_press_with_less_buffered_keeps_everything(kit, tmp_path):
@@ -220,3 +228,17 @@ out = {"recording": recording, "state": k.rec.state, "done": k.rec.clips_done}
     assert out["recording"] == 1
     assert out["done"] == ["BC000001", "BC000002"] and out["state"] == 0
     assert sidecars(tmp_path)["BC000002"]["stop"]["reason"] == "hold"
+
+
+def test_without_preroll_the_clip_starts_at_the_first_frame_of_the_press(kit, tmp_path):
+    out = kit("""
+k.run_for(3000)
+t_press = k.press(200)
+k.run_for(2000)
+k.press(3200)
+k.finish()
+out = {"press": t_press, "pushed": k.pushed_times}
+""", overrides={"preroll_s": 0})
+    sc = sidecars(tmp_path)["BC000001"]
+    first = min(t for t in out["pushed"] if t >= out["press"])
+    assert sc["frame_ms"][0] == first - out["press"] and sc["preroll_frames"] == 0

@@ -183,11 +183,13 @@ def add(frame, t):
 clip.add = add
 written = clip.frames
 k.run_for(400)
-k.run_for(3000)           # and the camera carries on buffering
+drops = k.ring.dropped_full
+k.run_for(45000)          # and the camera carries on buffering, evicting old frames as before
 print(json.dumps({"written": written, "done": k.rec.clips_done, "state": k.rec.state,
-                  "mem": k.app.memory_errors, "buffered": k.ring.count}))
+                  "mem": k.app.memory_errors, "buffered": k.ring.count, "drops": k.ring.dropped_full - drops}))
 """)
     assert out["mem"] == 1 and out["state"] == 0 and out["done"] == ["BC000001"]
+    assert out["drops"] == 0 and out["buffered"] > 100  # nothing left held: no frame dropped
     sc = json.loads((tmp_path / "sd" / "clips" / "BC000001.JSON").read_text())
     assert sc["stop"]["reason"] == "memory" and sc["frames"] == out["written"]
     with av.open(str(tmp_path / "sd" / "clips" / "BC000001.AVI")) as c:
