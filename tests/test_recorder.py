@@ -84,6 +84,11 @@ out = {"press": t_press, "first_push": k.pushed_times[0]}
 
 def test_short_presses_while_recording_are_markers_not_stops(kit, tmp_path):
     out = kit("""
+class Log:
+    entries = []
+    def record(self, kind, data):
+        self.entries.append([kind, data])
+k.rec.audit = Log()
 k.run_for(3000)
 p0 = k.press(200)
 k.run_for(1000)
@@ -94,10 +99,12 @@ k.run_for(1000)
 state_before_stop = k.rec.state
 k.press(3100)
 k.finish()
-out = {"p0": p0, "m1": m1, "m2": m2, "state": state_before_stop}
+out = {"p0": p0, "m1": m1, "m2": m2, "state": state_before_stop,
+       "logged": [d for kind, d in Log.entries if kind == "marker"]}
 """)
     sc = sidecars(tmp_path)["BC000001"]
     assert out["state"] == 1  # still recording after both markers
+    assert out["logged"] == [{"t": out["m1"], "held_ms": 400}, {"t": out["m2"], "held_ms": 2800}]  # and audited
     assert sc["markers"] == [{"ms": out["m1"] - out["p0"], "held_ms": 400},
                              {"ms": out["m2"] - out["p0"], "held_ms": 2800}]
     assert sc["stop"]["reason"] == "hold"
