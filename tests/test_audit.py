@@ -225,6 +225,9 @@ def test_cut_tail_that_ends_in_a_newline_or_holds_a_whole_entry_is_altered(run_m
     path.write_bytes(data[:-3] + b"X}\n")  # last entry edited so it no longer parses
     _, texts = findings(path, level="fail")
     assert len(texts) == 1 and "not a whole entry and not a torn write" in texts[0]
+    path.write_bytes(data + b'{"d":{\x1f')  # starts like an entry, but a control byte no entry holds
+    _, texts = findings(path, level="fail")
+    assert len(texts) == 1 and "not a whole entry and not a torn write" in texts[0]
 
 
 def test_wrong_key_and_missing_key(run_mpy, tmp_path):
