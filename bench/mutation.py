@@ -102,6 +102,19 @@ EQUIVALENT = {
         "self.stop_seq = -1 :: `1` -> `2`": "stop() sets stop_seq before anything reads it",
         "self._start_press = True :: `True` -> `False`":
             "a press that starts a clip leaves no pending mark, so its hold cannot stop it either way",
+        "self._start_press = self._down :: remove `self._start_press = self._down`":
+            "RELEASE already cleared the flag, and a press made while finishing leaves no pending mark",
+        "return True :: `return True` -> `return None`": "start()'s result only sets that flag (as above)",
+        "if self.preroll_ms > 0: :: `0` -> `1`": "preroll_ms is whole seconds: never 1",
+        "if done and _ticks_diff(self.t_last, self._synced_t) >= SYNC_MS: :: "
+        "`done and _ticks_diff(self.t_last, self._synced_t) >= SYNC_MS` -> "
+        "`(done or _ticks_diff(self.t_last, self._synced_t) >= SYNC_MS)`":
+            "t_last does not move without a frame written: at most a repeated sync of nothing new",
+        "return 0 :: `0` -> `1`": "_storage_failed returns to a BUFFERING recorder: the writer loop stops either way",
+        "if n > 1: :: `n > 1` -> `(n >= 1)`": "one frame has span 0 and takes the same fallback",
+        "if span > 0: :: `0` -> `1`": "frames are at least 1000/fps ms apart, never 1 ms",
+        'fps = (self.info.get("settings") or {}).get("fps") or 10 :: `10` -> `11`':
+            "settings are validated: fps is always set",
     },
     "recover": {
         'out.write(avi.header(start.get("width", 0), start.get("height", 0), 0, 0, 0, 0)) :: *':

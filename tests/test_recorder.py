@@ -169,6 +169,11 @@ out = {"done": k.rec.clips_done, "dropped": k.ring.dropped_full}
     assert sc["dropped"]["ring_full"] == out["dropped"]
     assert fm == sorted(set(fm))
     assert sc["frames"] == sc["last_seq"] - sc["first_seq"] + 1
+    # with frames dropped, the real mean interval is longer than 1/fps: the
+    # AVI plays at the real one, so the clip lasts as long as it did
+    us = (fm[-1] - fm[0]) * 1000 // (len(fm) - 1)
+    assert us > 1000000 // 10
+    assert read_avi(str(tmp_path / "sd" / "clips" / "BC000001.AVI")).us_per_frame == us
 
 
 def test_clips_dir_missing_gives_a_clear_error_and_keeps_buffering(kit, tmp_path):
