@@ -144,6 +144,11 @@ EQUIVALENT = {
         "i += 1 :: `1` -> `2`": "the firmware's JSON has ': ' (2 characters) after a key",
         "while j < len(text) and 48 <= text[j] <= 57: :: `48` -> `47`": "'/' never follows a number in JSON",
     },
+    "evidence": {
+        "return False :: `return False` -> `return None`": "_looks_torn's callers only test its truth",
+        'if isinstance(head, dict) and isinstance(head.get("n"), int) and head["n"] >= 0: :: `0` -> `1`':
+            "entry 0 is always the boot entry: no clip is sealed after it alone",
+    },
     "pull": {
         "info = c.info() :: remove `info = c.info()`": "the same device's facts, asked again at the new baud",
         "self.progress.clear() :: remove `self.progress.clear()`": "draws only on a terminal",
