@@ -61,12 +61,14 @@ class Recorder:
         self._after = -1  # first seq not yet in a previous clip
         self._queued = None  # press during FINALIZING: start right after
         self._start_press = False  # the press that started this clip
+        self._down = False  # the button is down now
         self._pending = None  # time of a press while recording
         self._closing = None
 
     # --- events ----------------------------------------------------------
     def on_button(self, ev, t, held_ms=0, now=None):
         if ev == button.PRESS:
+            self._down = True
             self._log("press", {"t": t, "state": STATE_NAMES[self.state]})
             if self.state == BUFFERING:
                 self.start(t)
@@ -76,6 +78,7 @@ class Recorder:
             else:
                 self._queued = t
         elif ev == button.RELEASE:
+            self._down = False
             if self.state == RECORDING and self._pending is not None:
                 mark = {"ms": _ticks_diff(self._pending, self.press_t), "held_ms": held_ms}
                 self.markers.append(mark)
@@ -295,7 +298,9 @@ class Recorder:
         if self._queued is not None:
             t, self._queued = self._queued, None
             if self.start(t):
-                self._start_press = True
+                # Started by a press made while finishing: its hold must not
+                # stop this clip, unless it was already released.
+                self._start_press = self._down
 
     def _storage_failed(self, now, err):
         self.last_error = "storage failed while writing %s: %s" % (self.clip.name if self.clip else "?", err)

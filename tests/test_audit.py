@@ -225,6 +225,9 @@ def test_cut_tail_that_ends_in_a_newline_or_holds_a_whole_entry_is_altered(run_m
     path.write_bytes(data[:-3] + b"X}\n")  # last entry edited so it no longer parses
     _, texts = findings(path, level="fail")
     assert len(texts) == 1 and "not a whole entry and not a torn write" in texts[0]
+    path.write_bytes(data + b'{"d":{\x1f')  # starts like an entry, but a control byte no entry holds
+    _, texts = findings(path, level="fail")
+    assert len(texts) == 1 and "not a whole entry and not a torn write" in texts[0]
 
 
 def test_wrong_key_and_missing_key(run_mpy, tmp_path):
@@ -246,19 +249,44 @@ def test_unsigned_log_of_a_device_the_keyring_knows_is_refused(run_mpy, tmp_path
 # --- boot wiring ---------------------------------------------------------------
 
 def test_boot_after_a_power_cut_while_recording_logs_the_stop(run_mpy, tmp_path):
-    out = run_mpy(PRE + """
-log = open_log()
-log.record("boot", {})
+    # Booted with the firmware's own boot wiring (evidence.attach): the log
+    # itself must say the power went during BC000003, once, and a clean
+    # finish must not be reported as a power loss.
+    run_mpy(PRE + """
+import evidence, evkit
+evkit.write_key("key.json", key=KEY)
+class Clock:
+    def utc(self, t): return None
+    def unix_ms(self): return None
+class Hal:
+    clips_dir = "."
+    clock = Clock()
+    def ticks_ms(self): return ticks()
+def boot():
+    return evidence.attach(Hal(), {"id": "t"}, {}, "key.json", "evidence.json")[0]
+log = boot()
 log.record("record_start", {"clip": "BC000003"})
 log.record("marker", {})
-a = open_log().interrupted          # power lost while recording BC000003
-log.record("record_stop", {"clip": "BC000003"})
-log.record("seal", {"clip": "BC000003"})
-log.record("clip_done", {"clip": "BC000003"})
-b = open_log().interrupted          # finished cleanly
-print(json.dumps([a, b]))
+log = boot()                        # power lost while recording BC000003
+log.record("record_start", {"clip": "BC000004"})
+log.record("record_stop", {"clip": "BC000004", "reason": "hold"})
+log.record("seal", {"clip": "BC000004"})
+log.record("clip_done", {"clip": "BC000004"})
+log = boot()                        # finished cleanly
+print(1)
 """, cwd=tmp_path)
-    assert out == ["BC000003", None]
+    res, texts = findings(tmp_path / "AUDIT.LOG")
+    assert texts == []
+    got = [(e["k"], e["d"]) for e in res.entries]
+    boots = [i for i, (k, _) in enumerate(got) if k == "boot"]
+    assert len(boots) == 3
+    assert "interrupted" not in got[boots[0]][1]
+    assert got[boots[1]][1]["interrupted"] == "BC000003"
+    stops = [(i, d) for i, (k, d) in enumerate(got) if k == "record_stop"]
+    assert [d for _, d in stops] == [{"reason": "power_loss", "clip": "BC000003", "found_at": "boot"},
+                                     {"clip": "BC000004", "reason": "hold"}]
+    assert stops[0][0] == boots[1] + 1  # logged by the boot that found it
+    assert "interrupted" not in got[boots[2]][1] and stops[1][0] < boots[2]
 
 
 QVGA_HEAP = shared("settings").heap_bytes(4194304, "QVGA", 2)
@@ -319,3 +347,37 @@ print(json.dumps(n0))
     assert [(e["k"], e["d"]) for e in res.entries] == [
         ("dropped", {"ring_full": 3, "bad_frame": 0, "too_large": 0}),
         ("dropped", {"ring_full": 0, "bad_frame": 1, "too_large": 0})]
+
+
+def test_an_entry_that_claims_torn_bytes_that_are_not_there_is_named(run_mpy, tmp_path):
+    # Even with a valid MAC (a device bug, or someone holding the key), an
+    # entry that says a torn entry precedes it when none does is altered.
+    path = write_log(run_mpy, tmp_path)
+    s = shared("seal")
+
+    def edit(lines):
+        e = json.loads(lines[-1])
+        del e["mac"]
+        e["torn"] = 7
+        e["mac"] = s.hexstr(s.hmac_sha256(KEY, s.AUDIT_DOMAIN + s.canonical(e)))
+        lines[-1] = s.canonical(e)
+        return lines
+    _edit(path, edit)
+    _, texts = findings(path, level="fail")
+    assert texts == ["entry 12 says 7 torn bytes precede it, but none do: altered"]
+
+
+@pytest.mark.parametrize("signed", [True, False])
+def test_entries_before_the_first_boot_entry_cannot_be_checked_if_signed(run_mpy, tmp_path, signed):
+    # A log that does not start with a boot entry (its start is missing):
+    # a MAC there cannot be checked, as no boot entry names its key.
+    run_mpy(PRE + """
+log = open_log(%s)
+log.record("press", {"t": 1})
+log.record("boot", {"device": "bc-a", "key_id": %r, "chain": {"seq": 0}})
+log.close()
+print(1)
+""" % ("KEY" if signed else "None", KID if signed else None), cwd=tmp_path)
+    _, texts = findings(tmp_path / "AUDIT.LOG", level="unverified")
+    before = [t for t in texts if "before any boot entry" in t]
+    assert before == (["entry 0 comes before any boot entry: its MAC cannot be checked"] if signed else [])

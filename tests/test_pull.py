@@ -3,12 +3,13 @@ port behind a simulated serial line (tests/rig/offload.py), the real host
 client. Pulls are bit-exact, resume, never overwrite, delete only what was
 verified, and step the baud up (or fall back cleanly)."""
 import hashlib
+import json
 import os
 
 import pytest
 
 from bodycam.offload import pull_all
-from bodycam.offload.client import DockClient, LinkLost
+from bodycam.offload.client import DockClient, DockError, LinkLost
 from rig.offload import DockRig
 
 FAST = 1000000  # unpaced rigs: the speed only sizes frames and windows
@@ -92,18 +93,118 @@ def test_delete_only_what_is_verified_here(rig, tmp_path):
         assert (out / n).read_bytes() == before[n]
 
 
-def test_a_tampered_copy_here_is_never_proof(rig, tmp_path):
-    # The delete proof is the hash of the file in DIR, read again right
-    # before the delete: a copy changed after the download does not count.
+def test_the_device_refuses_a_delete_without_the_files_hash(rig, tmp_path):
     r = rig(clips=[1])
     c = DockClient(r.open_port())
     c.connect()
     files = {e["name"]: e for e in c.list()}
-    from bodycam.offload.client import DockError
     with pytest.raises(DockError, match="not deleted"):
         c.delete("BC000001.AVI", hashlib.sha256(b"not the clip").hexdigest())
     assert "BC000001.AVI" in device_files(r)
     assert c.delete("BC000001.AVI", files["BC000001.AVI"]["sha256"])["deleted"] == "BC000001.AVI"
+
+
+def when_pulled(name, then):
+    """A `say` for pull_all that runs then() right after NAME was pulled
+    (renamed under its real name), before anything is deleted."""
+    def say(msg):
+        if msg.startswith(name + ": ") and " pulled, " in msg:
+            then()
+    return say
+
+
+def test_a_copy_changed_here_after_the_download_is_never_proof(rig, tmp_path):
+    # The delete proof is the file in DIR, read again right before the
+    # delete: a copy altered after it was downloaded (a disk error, a
+    # program that "fixed" it) must keep the original on the camera.
+    r = rig(clips=[1, 1])
+    out = tmp_path / "out"
+    before = device_files(r)
+
+    def tamper():
+        data = bytearray((out / "BC000001.AVI").read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        (out / "BC000001.AVI").write_bytes(bytes(data))
+
+    s = pull_all(r.open_port(), str(out), delete=True, progress=False, say=when_pulled("BC000001.AVI", tamper))
+    assert sorted(device_files(r)) == ["BC000001.AVI", "BC000001.JSON"]  # the evidence stays on the camera
+    assert device_files(r)["BC000001.AVI"] == before["BC000001.AVI"]
+    assert sorted(s["deleted"]) == ["BC000002.AVI", "BC000002.JSON"]  # the intact clip still goes
+    # ...and the user is told why, not left guessing
+    assert [e[0] for e in s["errors"]] == ["BC000001.AVI"]
+    assert "no longer matches" in s["errors"][0][1] and "not deleted" in s["errors"][0][1]
+
+
+def test_bytes_that_do_not_match_the_devices_own_listing_are_never_kept_as_the_clip(rig, tmp_path):
+    # Storage corruption on the card: the sidecar recorded the clip's hash
+    # (which the dock lists), the card now serves other bytes.
+    r = rig(clips=[1])
+    avi = os.path.join(r.dir, "sd", "clips", "BC000001.AVI")
+    data = bytearray(open(avi, "rb").read())
+    recorded = json.loads(device_files(r)["BC000001.JSON"])["avi_sha256"]
+    data[len(data) // 3] ^= 0x01
+    with open(avi, "wb") as f:
+        f.write(data)
+    out = tmp_path / "out"
+    s = pull_all(r.open_port(), str(out), delete=True, progress=False, say=lambda m: None)
+    assert [e[0] for e in s["errors"]] == ["BC000001.AVI"]
+    assert recorded in s["errors"][0][1] and "not deleted" in s["errors"][0][1]
+    assert not (out / "BC000001.AVI").exists()  # nothing unverified under the clip's name
+    assert (out / "BC000001.AVI.unverified").read_bytes() == bytes(data)  # but what came is kept
+    assert "BC000001.AVI" not in s["pulled"]
+    assert sorted(device_files(r)) == ["BC000001.AVI", "BC000001.JSON"]
+    # fetched once: only a resumed .part that fails is fetched again
+    assert s["bytes"] == sum(len(b) for b in device_files(r).values())
+
+
+def test_a_corrupt_part_left_by_an_earlier_run_is_downloaded_again(rig, tmp_path):
+    # A crash of the host can leave a .part with damaged bytes: resuming
+    # onto it can never verify, so the file is fetched again from the start.
+    r = rig(clips=[1])
+    data = device_files(r)["BC000001.AVI"]
+    sha = hashlib.sha256(data).hexdigest()
+    out = tmp_path / "out"
+    out.mkdir()
+    part = bytearray(data[:len(data) // 2])
+    part[100] ^= 0x40
+    (out / ("BC000001.AVI.%s.part" % sha[:12])).write_bytes(bytes(part))
+    s = pull_all(r.open_port(), str(out), progress=False, say=lambda m: None)
+    assert s["errors"] == [] and "BC000001.AVI" in s["pulled"]
+    assert (out / "BC000001.AVI").read_bytes() == data
+    assert not [n for n in os.listdir(out) if n.endswith((".part", ".unverified"))]
+
+
+def test_an_avi_its_sidecar_disagrees_with_stays_on_the_device(rig, tmp_path):
+    # The sidecar names the AVI's SHA-256. If the copy here is not the AVI
+    # the sidecar describes, the pair is not proven and neither is deleted.
+    r = rig(clips=[1, 1])
+    side = os.path.join(r.dir, "sd", "clips", "BC000001.JSON")
+    meta = json.loads(open(side).read())
+    meta["avi_sha256"] = hashlib.sha256(b"some other clip").hexdigest()
+    meta["avi_bytes"] += 1  # so the dock hashes the AVI itself and lists its true hash
+    with open(side, "w") as f:
+        json.dump(meta, f)
+    out = tmp_path / "out"
+    s = pull_all(r.open_port(), str(out), delete=True, progress=False, say=lambda m: None)
+    assert [e[0] for e in s["errors"]] == ["BC000001.AVI"] and "not deleted" in s["errors"][0][1]
+    assert sorted(device_files(r)) == ["BC000001.AVI", "BC000001.JSON"]
+    assert sorted(s["deleted"]) == ["BC000002.AVI", "BC000002.JSON"]
+
+
+@pytest.mark.parametrize("damage", ["removed", "garbled"])
+def test_an_avi_whose_sidecar_is_gone_or_unreadable_here_stays_on_the_device(rig, tmp_path, damage):
+    r = rig(clips=[1])
+    out = tmp_path / "out"
+
+    def spoil():
+        if damage == "removed":
+            (out / "BC000001.JSON").unlink()
+        else:
+            (out / "BC000001.JSON").write_bytes(b'{"avi_sha256": ')
+
+    s = pull_all(r.open_port(), str(out), delete=True, progress=False, say=when_pulled("BC000001.JSON", spoil))
+    assert s["errors"] and s["deleted"] == []
+    assert sorted(device_files(r)) == ["BC000001.AVI", "BC000001.JSON"]
 
 
 def test_baud_steps_up_for_the_transfer_and_back_after(rig, tmp_path):

@@ -4,7 +4,6 @@ board reset mid-transfer. Every pulled file is bit-exact or the pull fails
 with a clear message; nothing is deleted unless its copy was verified; a
 rerun completes the job."""
 import os
-import threading
 import time
 
 import pytest
@@ -67,22 +66,27 @@ def test_lost_and_damaged_bytes_both_ways_still_give_exact_copies(rig, tmp_path)
 def test_garbage_from_the_board_mid_transfer_is_skipped(rig, tmp_path):
     r = rig(clips=[2])
     before = device_files(r)
-    port = r.open_port()
-    seen = [0]
+    total = sum(len(b) for b in before.values())
+    marks = []  # bytes already sent to the host when each burst went in
+    counted = r.down.on_count
 
-    def noise():
-        # boot messages, a REPL prompt and line noise, in between and inside frames
-        for i in range(40):
-            r.inject(b"ets Jun  8 2016 00:22:57\r\nrst:0x1 (POWERON_RESET),boot:0x13\r\n>>> \xbc\xdc\xbc" + bytes([i]) * 7)
-            seen[0] += 1
-            time.sleep(0.02)
+    def noise(sent):
+        # Boot messages, a REPL prompt and line noise, one burst per 1 % of
+        # the transfer, queued by the line itself as the bytes go by: every
+        # burst lands inside the transfer (between and inside frames).
+        counted(sent)
+        if len(marks) < 40 and sent >= (len(marks) + 1) * (total // 100):
+            marks.append(sent)
+            r.inject(b"ets Jun  8 2016 00:22:57\r\nrst:0x1 (POWERON_RESET),boot:0x13\r\n>>> \xbc\xdc\xbc"
+                     + bytes([len(marks)]) * 7)
 
-    t = threading.Thread(target=noise)
-    t.start()
+    r.down.on_count = noise
     out = str(tmp_path / "out")
-    s = pull_all(port, out, progress=False, say=lambda m: None)
-    t.join()
-    assert s["errors"] == [] and seen[0] == 40
+    s = pull_all(r.open_port(), out, progress=False, say=lambda m: None)
+    assert len(marks) == 40, "only %d bursts went in during the transfer" % len(marks)
+    # the last one too was followed by clip data
+    assert r.down.count - marks[-1] > total // 4
+    assert s["errors"] == []
     assert local_files(out) == before
 
 

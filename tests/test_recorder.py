@@ -5,6 +5,8 @@ import os
 
 import pytest
 
+from bodycam.avi_reader import read_avi
+
 # The MicroPython heap an AI-Thinker board has beside the camera buffers.
 BOARD_HEAP = 4194304 - 2 * (640 * 480 // 5)
 
@@ -59,6 +61,12 @@ out = {"press": t_press, "hold": t_hold, "pushed": k.pushed_times, "done": k.rec
     assert sc["stop"]["press_ms"] == out["hold"] - press
     assert sc["markers"] == []
     assert sc["dropped"] == {"ring_full": 0, "bad_frame": 0, "too_large": 0, "late_capture": 0}
+    # the AVI itself (an independent reader): whole, indexed, and played at
+    # the clip's mean frame interval, so it lasts as long as it did
+    rep = read_avi(str(tmp_path / "sd" / "clips" / "BC000001.AVI"))
+    assert rep.problems == [] and rep.index_problems == []
+    assert rep.header_frames == len(rep.index) == len(fm)
+    assert rep.us_per_frame == (fm[-1] - fm[0]) * 1000 // (len(fm) - 1)
 
 
 def test_press_with_less_buffered_keeps_everything(kit, tmp_path):
@@ -76,6 +84,11 @@ out = {"press": t_press, "first_push": k.pushed_times[0]}
 
 def test_short_presses_while_recording_are_markers_not_stops(kit, tmp_path):
     out = kit("""
+class Log:
+    entries = []
+    def record(self, kind, data):
+        self.entries.append([kind, data])
+k.rec.audit = Log()
 k.run_for(3000)
 p0 = k.press(200)
 k.run_for(1000)
@@ -86,10 +99,12 @@ k.run_for(1000)
 state_before_stop = k.rec.state
 k.press(3100)
 k.finish()
-out = {"p0": p0, "m1": m1, "m2": m2, "state": state_before_stop}
+out = {"p0": p0, "m1": m1, "m2": m2, "state": state_before_stop,
+       "logged": [d for kind, d in Log.entries if kind == "marker"]}
 """)
     sc = sidecars(tmp_path)["BC000001"]
     assert out["state"] == 1  # still recording after both markers
+    assert out["logged"] == [{"t": out["m1"], "held_ms": 400}, {"t": out["m2"], "held_ms": 2800}]  # and audited
     assert sc["markers"] == [{"ms": out["m1"] - out["p0"], "held_ms": 400},
                              {"ms": out["m2"] - out["p0"], "held_ms": 2800}]
     assert sc["stop"]["reason"] == "hold"
@@ -106,27 +121,34 @@ out = {"state": k.rec.state, "done": k.rec.clips_done}
 
 
 def test_press_while_finishing_starts_the_next_clip_without_repeating_frames(kit, tmp_path):
+    # The writer is held back (max_writes 0) as soon as the first clip is
+    # stopped, so the second press really lands while it is being finished.
     out = kit("""
 k.run_for(5000)
 k.press(200)
 k.run_for(1000)
-k.pin.set(0)
-k.run_for(3200)      # hold -> stop; finishing takes a few ticks
-k.pin.set(1)
-k.rec.max_writes = 1
 k.app.max_writes = 1
+k.pin.set(0)
+while k.rec.state != 2:
+    k.run_for(k.app.interval_ms)   # held until the hold stops the clip
+k.app.max_writes = 0
+k.pin.set(1)
 k.run_for(200)
+t2 = k.now()
 k.press(200)         # pressed again while the first clip is being finished
+state_at_press = k.rec.state
+k.app.max_writes = None
 k.run_for(3000)
 k.press(3200)
-k.app.max_writes = None
 k.finish()
-out = {"done": k.rec.clips_done}
+out = {"done": k.rec.clips_done, "state_at_press": state_at_press, "t2": t2}
 """)
-    assert out["done"] == ["BC000001", "BC000002"]
+    assert out["state_at_press"] == 2  # the press came while finishing
+    assert out["done"] == ["BC000001", "BC000002"]  # ...and was not lost
     sc = sidecars(tmp_path)
     a, b = sc["BC000001"], sc["BC000002"]
     assert b["first_seq"] == a["last_seq"] + 1  # no frame in both, none lost between
+    assert b["clock"]["press_ticks_ms"] == out["t2"]  # the clip is timed from that press
 
 
 def test_writer_falling_behind_drops_new_frames_never_unwritten_ones(kit, tmp_path):
@@ -147,25 +169,88 @@ out = {"done": k.rec.clips_done, "dropped": k.ring.dropped_full}
     assert sc["dropped"]["ring_full"] == out["dropped"]
     assert fm == sorted(set(fm))
     assert sc["frames"] == sc["last_seq"] - sc["first_seq"] + 1
+    # with frames dropped, the real mean interval is longer than 1/fps: the
+    # AVI plays at the real one, so the clip lasts as long as it did
+    us = (fm[-1] - fm[0]) * 1000 // (len(fm) - 1)
+    assert us > 1000000 // 10
+    assert read_avi(str(tmp_path / "sd" / "clips" / "BC000001.AVI")).us_per_frame == us
 
 
 def test_clips_dir_missing_gives_a_clear_error_and_keeps_buffering(kit, tmp_path):
     out = kit("""
+class Log:
+    entries = []
+    def record(self, kind, data):
+        self.entries.append([kind, data])
+k.rec.audit = Log()
 k.rec.dir = "no/such/dir"
 k.run_for(2000)
 k.press(200)
 k.run_for(1000)
-out = {"state": k.rec.state, "err": k.rec.last_error, "frames": k.ring.count}
+out = {"state": k.rec.state, "err": k.rec.last_error, "frames": k.ring.count,
+       "errors": [d["what"] for kind, d in Log.entries if kind == "error"]}
+k.rec.dir = "sd/clips"   # the card is back
+k.press(200)
+k.run_for(1000)
+out["next"] = k.rec.clip.name
 """)
     assert out["state"] == 0
     assert "cannot create clip BC000001 in no/such/dir" in out["err"]
+    assert out["errors"] == [out["err"]]  # the audit log says so too
     assert out["frames"] > 10
+    assert out["next"] == "BC000001"  # the failed clip used up no name
+
+
 
 
 def test_buffering_never_touches_storage(kit, tmp_path):
     out = kit("""
 import os
 k.run_for(60000)
-out = {"files": os.listdir("sd/clips"), "frames": k.ring.count, "state": k.rec.state}
+out = {"files": os.listdir("sd/clips"), "frames": k.ring.count, "state": k.rec.state, "work": k.rec.step(k.now())}
 """)
     assert out["files"] == [] and out["state"] == 0 and out["frames"] > 150
+    assert out["work"] == 0  # step() has nothing to do while buffering
+
+
+def test_after_a_press_while_finishing_a_hold_still_stops_the_next_clip(kit, tmp_path):
+    # Finishing a long clip takes a while (it is hashed): the officer's
+    # press during it is released before the next clip starts. That clip
+    # must stop on a hold like any other.
+    out = kit("""
+k.run_for(5000)
+k.press(200)
+k.run_for(1000)
+k.app.max_writes = 1
+k.pin.set(0)
+while k.rec.state != 2:
+    k.run_for(k.app.interval_ms)
+k.app.max_writes = 0
+k.pin.set(1)
+k.run_for(200)
+k.press(200)         # pressed and released while the first clip is finishing
+k.run_for(1000)
+k.app.max_writes = None
+k.run_for(2000)      # the second clip starts and records
+recording = k.rec.state
+k.press(3200)        # hold to stop
+k.finish()
+out = {"recording": recording, "state": k.rec.state, "done": k.rec.clips_done}
+""")
+    assert out["recording"] == 1
+    assert out["done"] == ["BC000001", "BC000002"] and out["state"] == 0
+    assert sidecars(tmp_path)["BC000002"]["stop"]["reason"] == "hold"
+
+
+def test_without_preroll_the_clip_starts_at_the_first_frame_of_the_press(kit, tmp_path):
+    out = kit("""
+k.run_for(3000)
+t_press = k.press(200)
+k.run_for(2000)
+k.press(3200)
+k.finish()
+out = {"press": t_press, "pushed": k.pushed_times}
+""", overrides={"preroll_s": 0})
+    sc = sidecars(tmp_path)["BC000001"]
+    first = min(t for t in out["pushed"] if t >= out["press"])
+    assert sc["frame_ms"][0] == first - out["press"] and sc["preroll_frames"] == 0

@@ -103,6 +103,7 @@ def test_hours_of_wraparound_never_corrupt_a_frame(run_mpy):
 
 
 def test_held_frames_are_never_evicted_new_ones_dropped(run_mpy):
+    # 10 frames of 1000 bytes fill a 10000-byte ring exactly; all are held.
     r = run_mpy("""
         import json
         from ring import FrameRing, RING_FULL
@@ -114,18 +115,67 @@ def test_held_frames_are_never_evicted_new_ones_dropped(run_mpy):
         ring.hold(ring.oldest_seq())
         held_from = ring.oldest_seq()
         codes = [ring.push(framegen.build(100 + k, 1000, buf), 100 + k) for k in range(5)]
-        still = all(ring.has(s) for s in range(held_from, held_from + 3))
-        # releasing the first two lets exactly enough room for new frames
+        intact = [bytes(ring.frame(s)) == bytes(framegen.build(s, 1000, buf)) for s in range(10)]
+        # releasing the first two makes room for exactly one new frame
         ring.hold(held_from + 2)
         after = ring.push(framegen.build(200, 1000, buf), 200)
-        print(json.dumps({"codes": codes, "full": RING_FULL, "still": still, "dropped": ring.dropped_full,
-                          "after": after, "oldest": ring.oldest_seq(), "held_from": held_from}))
+        new_ok = bytes(ring.frame(after)) == bytes(framegen.build(200, 1000, buf))
+        kept = [ring.has(s) and bytes(ring.frame(s)) == bytes(framegen.build(s, 1000, buf)) for s in range(2, 10)]
+        print(json.dumps({"codes": codes, "full": RING_FULL, "intact": intact, "dropped": ring.dropped_full,
+                          "after": after, "new_ok": new_ok, "kept": kept, "oldest": ring.oldest_seq(),
+                          "held_from": held_from}))
     """)
-    assert r["still"]
-    assert r["dropped"] >= 1
-    assert r["full"] in r["codes"]
-    assert r["after"] >= 0
-    assert r["oldest"] >= r["held_from"] and r["oldest"] <= r["held_from"] + 2
+    assert r["held_from"] == 0
+    assert r["codes"] == [r["full"]] * 5 and r["dropped"] == 5  # every new frame dropped and counted
+    assert r["intact"] == [True] * 10  # no held frame touched
+    assert r["after"] == 10 and r["new_ok"]  # sequence numbers stay continuous
+    assert r["kept"] == [True] * 8  # still-held frames 2..9 kept
+    assert r["oldest"] == 1  # only as much evicted as the new frame needed
+
+
+def test_using_every_slot_evicts_the_oldest_without_allocating(run_mpy):
+    # Small frames in a big ring: the slot table, not the bytes, runs out.
+    # The oldest frame makes way, the ring never holds more than its slots,
+    # and when every slot holds an unwritten frame the new one is dropped.
+    r = run_mpy("""
+        import json, micropython
+        from ring import FrameRing, RING_FULL
+        import framegen
+        SLOTS = 8
+        ring = FrameRing(100000, SLOTS)
+        bufs = [bytearray(300) for _ in range(40)]
+        frames = [framegen.build(k, 200 + k, bufs[k]) for k in range(40)]
+        codes = []
+        ring.push(frames[0], 0)  # warm up
+        seqs = [0] * 30
+        def hot():
+            for k in range(1, 30):
+                seqs[k] = ring.push(frames[k], k * 100)
+        micropython.heap_lock()
+        try:
+            hot()
+            ok = True
+        except MemoryError:
+            ok = False
+        micropython.heap_unlock()
+        count_full = ring.count
+        oldest = ring.oldest_seq()
+        intact = [bytes(ring.frame(s)) == bytes(frames[s]) and ring.time_of(s) == s * 100
+                  for s in range(oldest, ring.newest_seq() + 1)]
+        has_evicted = ring.has(oldest - 1)
+        ring.hold(oldest)
+        full = [ring.push(frames[30 + k], 3000 + k) for k in range(3)]
+        held_intact = [bytes(ring.frame(s)) == bytes(frames[s]) for s in range(oldest, oldest + SLOTS)]
+        print(json.dumps({"ok": ok, "seqs": seqs[1:], "count": count_full, "oldest": oldest, "intact": intact,
+                          "has_evicted": has_evicted, "full": full, "RF": RING_FULL, "after": ring.count,
+                          "held_intact": held_intact, "dropped": ring.dropped_full}))
+    """)
+    assert r["ok"] is True, "push() allocated with every slot in use"
+    assert r["seqs"] == list(range(1, 30))
+    assert r["count"] == 8 and r["oldest"] == 22 and not r["has_evicted"]
+    assert r["intact"] == [True] * 8
+    assert r["full"] == [r["RF"]] * 3 and r["dropped"] == 3 and r["after"] == 8
+    assert r["held_intact"] == [True] * 8
 
 
 def test_first_since_covers_the_requested_time(run_mpy):
@@ -139,11 +189,11 @@ def test_first_since_covers_the_requested_time(run_mpy):
             ring.push(framegen.build(k, 500, buf), 1000 + k * 100)
         out = [ring.first_since(t) for t in (0, 1000, 1050, 1099, 1100, 5900, 99999)]
         empty = FrameRing(1000, 4).first_since(5)
-        print(json.dumps({"out": out, "empty": empty}))
+        print(json.dumps({"out": out, "empty": empty, "empty_used": FrameRing(1000, 4).bytes_used()}))
     """)
     # newest frame at or before t (so t is covered), the oldest if none is
     assert r["out"] == [0, 0, 0, 0, 1, 49, 49]
-    assert r["empty"] == 0
+    assert r["empty"] == 0 and r["empty_used"] == 0
 
 
 def test_bad_input_is_counted_not_stored(run_mpy):
@@ -158,13 +208,24 @@ def test_bad_input_is_counted_not_stored(run_mpy):
             err = None
         except ValueError as e:
             err = str(e)
+        # the limits themselves: 64 bytes and 2 slots is the smallest ring
+        smallest = FrameRing(64, 2)
+        limits = []
+        for args in ((63, 2), (64, 1)):
+            try:
+                FrameRing(*args)
+                limits.append("accepted")
+            except ValueError:
+                limits.append("refused")
         print(json.dumps({"codes": codes, "bad": ring.dropped_bad, "large": ring.dropped_large,
-                          "count": ring.count, "B": BAD_FRAME, "L": TOO_LARGE, "err": err}))
+                          "count": ring.count, "B": BAD_FRAME, "L": TOO_LARGE, "err": err,
+                          "smallest": [smallest.size, smallest.slots], "limits": limits}))
     """)
     B, L = r["B"], r["L"]
     assert r["codes"] == [B, B, B, L, 0]
     assert r["bad"] == 3 and r["large"] == 1 and r["count"] == 1
     assert "ring needs" in r["err"]
+    assert r["smallest"] == [64, 2] and r["limits"] == ["refused", "refused"]
 
 
 def test_signed_memoryview_frames_from_the_esp32_driver_are_stored(run_mpy):

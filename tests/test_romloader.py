@@ -202,10 +202,16 @@ def test_erase_region_through_flash_begin(tmp_path):
 
 
 def test_stub_upload_is_refused_with_a_reason(tmp_path):
-    with RomServer(tmp_path / "f.bin") as srv:
+    flash = tmp_path / "f.bin"
+    with RomServer(flash) as srv:
         ok, out = esptool_run(["--port", srv.url, "--before", "no-reset", "flash-id"])
+        log = list(srv.loader.log)
     assert not ok
-    assert "RAM download mode" in out or "stub" in out.lower()
+    # esptool names the step that failed and the ROM's error code (0x06:
+    # "failed"), and the loader says why and what to do instead
+    assert "Failed to enter RAM download mode" in out and "0106" in out
+    assert ("error", "_mem_refused: RAM download (the esptool stub) cannot run on the virtual board: "
+                     "use --no-stub") in log
 
 
 # --- the loader directly ------------------------------------------------------------

@@ -1,4 +1,4 @@
-# MicroPython (unix port) program run by bodycam.offload.rig; not imported
+# MicroPython (unix port) program run by tests/rig/offload.py; not imported
 # on the host. `run`: the real capture loop with the dock service on
 # stdin/stdout, in real time, clips in ./sd/clips. `make SECONDS...`: record
 # clips of those lengths through the real recorder in synthetic time (0

@@ -288,7 +288,13 @@ class Puller:
             group = stems[stem]
             if stem in self.bad_pairs or any(e.get("busy") for e in group):
                 continue
-            if not all(self._verified_here(e) for e in group):
+            unproven = [e for e in group if not self._verified_here(e)]
+            if unproven:
+                for e in unproven:
+                    if e["name"] in self.local:  # verified once, changed since: say so
+                        self._error(e["name"], "the copy in %s no longer matches SHA-256 %s (changed or "
+                                               "removed after the download); clip not deleted from the device: "
+                                               "pull it again into another folder" % (self.out, e["sha256"]))
                 continue
             # The AVI first: its hash is the one the sidecar recorded.
             group.sort(key=lambda e: (not e["name"].endswith(".AVI"), e["name"]))

@@ -1,0 +1,116 @@
+"""Puller's rules where the rig cannot easily stage the fault: a listing
+without a hash, a link that never comes back, a link lost during deletes, a
+stale or damaged audit-log part. A small in-memory stand-in for the dock
+client; the real protocol is covered by tests/test_pull*.py on the real
+firmware."""
+import hashlib
+
+import pytest
+
+from bodycam.offload.client import LinkLost
+from bodycam.offload.pull import RECONNECTS, Puller
+
+
+class Device:
+    """The DockClient calls Puller makes, over files held in memory."""
+
+    name = "fake"
+    baud = 115200
+
+    def __init__(self, files, listed=None):
+        self.files = dict(files)
+        self.listed = listed or {}  # name -> listing overrides
+        self.deleted = []
+
+    def connect(self):
+        return {"board": "test", "firmware": "0", "boot_baud": 115200}
+
+    def list(self):
+        out = []
+        for n, data in sorted(self.files.items()):
+            e = {"name": n, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+            e.update(self.listed.get(n, {}))
+            out.append(e)
+        return out
+
+    reads = reconnects = 0
+    lose_reads = lose_reconnects = lose_deletes = False
+
+    def read_file(self, name, size, offset, sink, progress=None):
+        self.reads += 1
+        if self.lose_reads:
+            sink(self.files[name][offset:offset + 1])  # a byte, then the link goes
+            raise LinkLost("link lost")
+        sink(self.files[name][offset:size])
+
+    def reconnect(self, baud=None):
+        self.reconnects += 1
+        if self.lose_reconnects:
+            raise LinkLost("not found")
+
+    def delete(self, name, sha256):
+        if self.lose_deletes:
+            raise LinkLost("link lost")
+        assert hashlib.sha256(self.files[name]).hexdigest() == sha256
+        del self.files[name]
+        self.deleted.append(name)
+        return {"ok": True, "deleted": name}
+
+
+def test_a_file_listed_without_a_hash_is_reported_never_pulled_or_deleted(tmp_path):
+    dev = Device({"BC000001.AVI": b"clip one", "BC000001.JSON": b"{}", "BC000002.AVI": b"clip two"},
+                 listed={"BC000001.AVI": {"sha256": None}})
+    s = Puller(dev, str(tmp_path), delete=True, progress=False, say=lambda m: None).run()
+    assert s["errors"] == [("BC000001.AVI", "the device gave no SHA-256")]
+    assert not (tmp_path / "BC000001.AVI").exists()
+    assert sorted(dev.files) == ["BC000001.AVI", "BC000001.JSON"]  # its sidecar stays with it
+    assert dev.deleted == ["BC000002.AVI"]
+
+
+def pull(dev, out, **kw):
+    return Puller(dev, str(out), progress=False, say=lambda m: None, **kw).run()
+
+
+def test_a_board_that_never_comes_back_ends_the_pull_after_a_few_tries(tmp_path):
+    dev = Device({"BC000001.AVI": b"x" * 100})
+    dev.lose_reads = dev.lose_reconnects = True
+    with pytest.raises(LinkLost, match="run the same command again to resume"):
+        pull(dev, tmp_path)
+    assert dev.reads == 1 and dev.reconnects == RECONNECTS  # looked for it RECONNECTS times, then gave up
+
+
+def test_a_link_that_breaks_again_and_again_with_no_progress_is_given_up(tmp_path):
+    dev = Device({"BC000001.AVI": b"x" * 100})
+    dev.lose_reads = True  # found again every time, but each read dies after a byte
+    with pytest.raises(LinkLost):
+        pull(dev, tmp_path)
+    assert dev.reads == 2 * RECONNECTS + 1
+    assert not (tmp_path / "BC000001.AVI").exists()
+
+
+def test_a_link_lost_while_deleting_stops_the_pull_and_deletes_nothing_more(tmp_path):
+    dev = Device({"BC000001.AVI": b"one", "BC000002.AVI": b"two"})
+    dev.lose_deletes = True
+    with pytest.raises(LinkLost):
+        pull(dev, tmp_path, delete=True)
+    assert sorted(dev.files) == ["BC000001.AVI", "BC000002.AVI"]
+    assert (tmp_path / "BC000001.AVI").read_bytes() == b"one"  # what was pulled stays
+
+
+def test_a_damaged_part_of_the_audit_log_is_never_resumed(tmp_path):
+    log = b'{"seq": 1}\n{"seq": 2}\n'
+    dev = Device({"AUDIT.LOG": log})
+    sha = hashlib.sha256(log).hexdigest()
+    (tmp_path / ("AUDIT.LOG.%s.part" % sha[:12])).write_bytes(b'{"seq": 9}\n')
+    s = pull(dev, tmp_path)
+    assert s["errors"] == [] and s["pulled"] == ["AUDIT.LOG"]
+    assert (tmp_path / "AUDIT.LOG").read_bytes() == log
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["AUDIT.LOG"]
+
+
+def test_an_audit_log_unlike_its_listing_is_reported_and_nothing_is_left(tmp_path):
+    dev = Device({"AUDIT.LOG": b'{"seq": 1}\n'}, listed={"AUDIT.LOG": {"sha256": "ab" * 32}})
+    s = pull(dev, tmp_path)
+    assert [e[0] for e in s["errors"]] == ["AUDIT.LOG"] and "ab" * 32 in s["errors"][0][1]
+    assert dev.reads == 1  # a log that does not match is not fetched again and again
+    assert list(tmp_path.iterdir()) == []  # no AUDIT.LOG that is not the device's, no .part
