@@ -282,3 +282,18 @@ def test_missing_sidecar_missing_log_and_stray_files(folder, capsys):
     assert "no audit log (AUDIT.LOG) in the folder" in out
     code = cli.main(["verify", str(folder / "nope")])
     assert code == 2 and "is not a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("junk", [b"*", b"J", b"\x8a", b" "])
+def test_the_last_entrys_newline_altered_is_not_a_torn_write(folder, junk):
+    # A power cut leaves a prefix of entry + newline; a whole entry followed
+    # by anything else was altered (found by the single-byte sweep above:
+    # the log's final newline turned into a printable byte read as "torn").
+    ks = evidence.KeySet.from_keyring(keys.load_keyring(os.environ["BODYCAM_KEYRING"]))
+    log = folder / "AUDIT.LOG"
+    data = log.read_bytes()
+    assert data.endswith(b"\n")
+    log.write_bytes(data[:-1] + junk)
+    assert evidence.verify_dir(str(folder), ks).verdict == "FAILED"
+    log.write_bytes(data[:-1])  # the newline alone missing: a torn write, explained
+    assert evidence.verify_dir(str(folder), ks).verdict == "VERIFIED"

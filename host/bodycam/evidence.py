@@ -242,7 +242,20 @@ def _looks_torn(tail):
             return False
         if part and not _ENTRY_START.startswith(part[:len(_ENTRY_START)]):
             return False
+        if _whole_entry_then_more(part):
+            return False
     return True
+
+
+def _whole_entry_then_more(part):
+    # A power cut leaves a prefix of entry + newline: a whole entry followed
+    # by anything but its newline is not one (e.g. the newline altered).
+    text = part.decode("utf-8", "replace")
+    try:
+        obj, end = json.JSONDecoder().raw_decode(text)
+    except ValueError:
+        return False
+    return isinstance(obj, dict) and end < len(text)
 
 
 _ENTRY_START = b'{"d":{'  # every canonical entry starts so ("d" sorts first)
