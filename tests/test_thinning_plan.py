@@ -101,4 +101,4 @@ def test_deploy_command_line_takes_preroll_full():
     assert deploy.settings_from_args(a)["preroll_full_s"] == "off"
     p = subprocess.run([sys.executable, "-m", "bodycam", "deploy", "--preroll-full", "ten"],
                        capture_output=True, text=True)
-    assert p.returncode == 2 and "whole seconds or 'off'" in p.stderr
+    assert p.returncode == 2 and "a whole number (e.g. 10) or 'off'" in p.stderr

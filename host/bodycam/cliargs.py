@@ -27,16 +27,21 @@ def need_port(args):
     return args.port
 
 
-def baud_argument(value):
-    """--baud N or auto (argparse type): auto is the fastest rate the port's
-    adapter is known to carry (portfind.auto_baud), chosen once the port is."""
-    if value == "auto":
+def _int_or_word(word, value, example):
+    # argparse type: a whole number, or the one word that means "choose".
+    if value == word:
         return value
     try:
         return int(value)
     except ValueError:
         import argparse
-        raise argparse.ArgumentTypeError("takes a number (e.g. 921600) or auto, not %r" % value)
+        raise argparse.ArgumentTypeError("expected a whole number (e.g. %s) or '%s', not %r" % (example, word, value))
+
+
+def baud_argument(value):
+    """--baud N or auto (argparse type): auto is the fastest rate the port's
+    adapter is known to carry (portfind.auto_baud), chosen once the port is."""
+    return _int_or_word("auto", value, "921600")
 
 
 def resolve_baud(baud, port, say=print):
@@ -66,13 +71,7 @@ def add_settings_arguments(p):
 
 
 def _seconds_or_off(v):
-    if v == "off":
-        return v
-    try:
-        return int(v)
-    except ValueError:
-        import argparse
-        raise argparse.ArgumentTypeError("expected whole seconds or 'off', not %r" % v)
+    return _int_or_word("off", v, "10")
 
 
 def add_deploy_arguments(p):

@@ -4,6 +4,7 @@ import json
 import sys
 
 from bodycam import portfind
+from bodycam.cliargs import baud_argument
 from bodycam.station import Station
 from bodycam.station.report import JsonLines, LiveTable
 
@@ -32,7 +33,7 @@ def add_arguments(p):
                         "every USB serial adapter plugged in, watched")
     p.add_argument("--delete", action="store_true",
                    help="delete each clip on the camera once DIR holds it verified and the store confirms it")
-    p.add_argument("--baud", metavar="N|auto",
+    p.add_argument("--baud", metavar="N|auto", type=baud_argument,
                    help="link speed for the transfer; auto: the fastest the adapter is known to carry")
     p.add_argument("--once", action="store_true", help="drain what is docked now, print a summary, exit")
     p.add_argument("--json", action="store_true", help="JSON lines even on a terminal")
@@ -41,14 +42,8 @@ def add_arguments(p):
 
 
 def _baud(value):
-    if value is None:
-        return None
-    if value == "auto":
-        return portfind.auto_baud
-    try:
-        return int(value)
-    except ValueError:
-        raise ValueError("--baud takes a number (e.g. 921600) or auto, not %r" % value)
+    # Station resolves auto per slot, once each camera's port is known.
+    return portfind.auto_baud if value == "auto" else value
 
 
 def run(args):
