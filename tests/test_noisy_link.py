@@ -92,6 +92,7 @@ def test_a_noisy_line_carries_mostly_file_bytes_and_the_pull_is_exact(rig, tmp_p
     s = pull_all(r.open_port(), out, progress=False, say=lambda m: None)
     w.cancel()
     assert s["errors"] == []
+    assert s["link"]["shrinks"] >= 1 and s["link"]["chunk_min"] < 1024
     with open(os.path.join(out, name), "rb") as f:
         assert f.read() == data
     assert len(data) > 40000 and r.faults.down.damaged() >= 40
