@@ -3,6 +3,22 @@
 clip, same run, at 115200 and 921600 baud. Prints JSON.
 
     python bench/offload.py [--clip-mb 2] [--bauds 115200,921600] [--mpremote-seconds 30] [--link sim|rig]
+    python bench/offload.py --link rig --noise 1e-3 [--bauds 115200,921600,2000000] [--no-mpremote]
+
+--noise RATE damages that share of the bytes both ways (in equal parts
+flipped, dropped and junk inserted: tests/rig/offload.py Faults.noise)
+during each dock pull, and adds a clean pull of the same clip at each baud
+to compare. It needs --link rig: the virtual board's line injects no faults.
+Each noisy run reports line_ratio (file bytes/s over baud/10), the line's
+efficiency (file bytes over bytes the line carried to the host, resends
+included), and how the frame size adapted (shrinks, grows, smallest size).
+
+Bauds the MicroPython unix port's termios does not know (above 1152000,
+e.g. 2000000) cannot be switched to by the dock on the rig or the virtual
+board; on the rig such a run boots the board at that speed instead (the
+rig's pty is set from the host side). The virtual board cannot run them
+(its UART speed is the unix port's termios speed): --link sim skips them
+with a note.
 
 --link rig runs the same measurements on tests/rig/offload.py instead: the
 same firmware behind a UART paced exactly at baud/10 (the virtual board's
@@ -70,12 +86,13 @@ def record_clip(state, mb, speed):
         return name + ".AVI"
 
 
-def dock_pull(url, name, baud, port=None):
+def dock_pull(url, name, baud, port=None, rig=None, noise=0.0):
     port = port or open_port(url)
     try:
         c = DockClient(port, log=log)
         c.connect()
-        if baud != c.baud and not c.set_baud(baud):
+        stepped = baud != c.baud
+        if stepped and not c.set_baud(baud):
             raise SystemExit("the dock did not switch to %d baud" % baud)
         info0 = c.info()
         entry = next(e for e in c.list() if e["name"] == name)
@@ -86,11 +103,20 @@ def dock_pull(url, name, baud, port=None):
             h.update(b)
             got[0] += len(b)
 
+        line0 = rig.down.count if rig is not None else None
+        if noise:
+            rig.faults.noise(noise)
         t0 = time.monotonic()
-        c.read_file(name, entry["size"], 0, sink)
+        try:
+            c.read_file(name, entry["size"], 0, sink)
+        finally:
+            if noise:
+                rig.faults.noise(0)
         dt = time.monotonic() - t0
+        line_bytes = rig.down.count - line0 if rig is not None else None
         info1 = c.info()
-        c.set_baud(info0["boot_baud"])
+        if stepped:
+            c.set_baud(info0["boot_baud"])
     finally:
         port.close()
     if h.hexdigest() != entry["sha256"] or got[0] != entry["size"]:
@@ -104,7 +130,11 @@ def dock_pull(url, name, baud, port=None):
             "board_fps_setting": info0["tick_ms"] and round(1000.0 / info0["tick_ms"], 2),
             # writes that waited a FreeRTOS tick for TX FIFO room (the virtual
             # board's model of uart_stdout_tx_strn; None where not modelled)
-            "uart_tick_waits": _delta(info0.get("tx_tick_waits"), info1.get("tx_tick_waits"))}
+            "uart_tick_waits": _delta(info0.get("tx_tick_waits"), info1.get("tx_tick_waits")),
+            # file bytes over all bytes the line carried to the host (rig only)
+            "line_efficiency": round(got[0] / line_bytes, 4) if line_bytes else None,
+            "frame_size": {"final": c.stats["chunk"], "smallest": c.stats["chunk_min"],
+                           "shrinks": c.stats["shrinks"], "grows": c.stats["grows"]}}
 
 
 def _delta(a, b):
@@ -170,7 +200,15 @@ def raw_line(t, baud, seconds=4):
     return round((got - first) / dt / (baud / 10.0), 4)
 
 
+UNIX_SPEEDS = (9600, 57600, 115200, 230400, 460800, 500000, 576000, 921600, 1000000, 1152000)  # firmware/dockio.py
+
+
 def on_sim(args, bauds, state):
+    skipped = [b for b in bauds if b not in UNIX_SPEEDS]
+    for b in skipped:
+        log("skipping %d baud: the virtual board's UART runs at the unix port's termios speeds "
+            "(up to 1152000); use --link rig" % b)
+    bauds = [b for b in bauds if b in UNIX_SPEEDS]
     log("recording a %.1f MB clip on a virtual board (speed %g)..." % (args.clip_mb, args.record_speed))
     name = record_clip(state, args.clip_mb, args.record_speed)
     runs = []
@@ -182,7 +220,7 @@ def on_sim(args, bauds, state):
             log("dock: pulling %s (%d bytes) at %d baud..." % (name, len(clip), baud))
             runs.append({"baud": baud, "line_bytes_per_s": baud // 10, "dock": dock_pull(vb.port_url, name, baud)})
     # mpremote cannot change the speed: a board whose UART boots at that baud.
-    for run in runs:
+    for run in runs if not args.no_mpremote else ():
         with VirtualBoard(state_dir=state, speed=1, baud=run["baud"]) as vb:
             vb.wait_recording_ready(timeout=60)
             log("mpremote: reading the same clip at %d baud..." % run["baud"])
@@ -200,11 +238,23 @@ def on_rig(args, bauds, state):
         name = rig.made[0] + ".AVI"
         with open(os.path.join(state, "sd", "clips", name), "rb") as f:
             clip = f.read()
-        for baud in bauds:
+    for baud in bauds:
+        # a speed the dock can switch to on the unix port: boot at 115200
+        # and step up, as pull does; else boot the board at that speed
+        boot = 115200 if baud in UNIX_SPEEDS else baud
+        with DockRig(state, baud=boot, paced=True, eager=False) as rig:
+            run = {"baud": baud, "line_bytes_per_s": baud // 10, "stepped_up_from": boot if boot != baud else None}
             log("dock: pulling %s (%d bytes) at %d baud..." % (name, len(clip), baud))
-            runs.append({"baud": baud, "line_bytes_per_s": baud // 10,
-                         "dock": dock_pull(None, name, baud, port=rig.open_port())})
-    for run in runs:
+            run["dock"] = dock_pull(None, name, baud, port=rig.open_port(), rig=rig)
+            if args.noise:
+                log("dock: pulling it again at %d baud, %g of the bytes damaged both ways..." % (baud, args.noise))
+                run["noise"] = args.noise
+                run["dock_noisy"] = dock_pull(None, name, baud, port=rig.open_port(), rig=rig, noise=args.noise)
+                run["noisy_vs_clean"] = round(run["dock_noisy"]["line_ratio"] / run["dock"]["line_ratio"], 4)
+                d = rig.faults.down
+                run["damaged_bytes"] = {"down": d.damaged(), "up": rig.faults.up.damaged()}
+            runs.append(run)
+    for run in runs if not args.no_mpremote else ():
         with DockRig(state, baud=run["baud"], paced=True, eager=False, repl=True) as rig:
             time.sleep(1.0)
             log("mpremote: reading the same clip at %d baud..." % run["baud"])
@@ -222,17 +272,27 @@ def main(argv=None):
     ap.add_argument("--record-speed", type=float, default=20, help="board speed while recording the clip")
     ap.add_argument("--link", choices=("sim", "rig"), default="sim",
                     help="the virtual board (default) or the offload rig's exactly paced UART")
+    ap.add_argument("--noise", type=float, default=0.0,
+                    help="also pull with this share of the bytes damaged both ways (--link rig)")
+    ap.add_argument("--no-mpremote", action="store_true", help="skip the mpremote comparison")
     args = ap.parse_args(argv)
+    if args.noise and args.link != "rig":
+        ap.error("--noise needs --link rig (the virtual board's line injects no faults)")
     bauds = [int(b) for b in args.bauds.split(",")]
     state = tempfile.mkdtemp(prefix="bodycam-bench-offload-")
     try:
         link, name, clip, runs = (on_rig if args.link == "rig" else on_sim)(args, bauds, state)
         for run in runs:
-            run["dock_vs_mpremote"] = round(run["dock"]["bytes_per_s"] / run["mpremote"]["bytes_per_s"], 2)
-            run["dock_vs_link_ceiling"] = round(run["dock"]["line_ratio"] / run["link_ceiling_ratio"], 4)
+            if "mpremote" in run:
+                run["dock_vs_mpremote"] = round(run["dock"]["bytes_per_s"] / run["mpremote"]["bytes_per_s"], 2)
+                run["dock_vs_link_ceiling"] = round(run["dock"]["line_ratio"] / run["link_ceiling_ratio"], 4)
         out = {"bench": "offload", "link": link, "clip": name, "clip_bytes": len(clip), "runs": runs,
                "target_line_ratio": 0.90,
                "meets_target": all(r["dock"]["line_ratio"] >= 0.90 for r in runs)}
+        if args.noise:
+            out["noise"] = args.noise
+            out["target_noisy_line_ratio"] = 0.5
+            out["meets_noisy_target"] = all(r["dock_noisy"]["line_ratio"] >= 0.5 for r in runs)
         print(json.dumps(out, indent=2))
         return 0 if out["meets_target"] else 1
     finally:

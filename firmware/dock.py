@@ -10,6 +10,13 @@
 # so a resent frame is the same bytes. Steady-state streaming (frames out,
 # acks in) allocates nothing: it reuses preallocated buffers and views.
 #
+# Frame size adapts to the line (as ZMODEM's does): every ack and resend
+# request carries the frame size and window the host wants next; the host
+# shrinks them when frames arrive damaged and grows them back when the line
+# is clean. The dock takes the largest of its sizes (dockwire.CHUNKS) that
+# is not above the request, from the next frame on, through a view fixed
+# per size, so changing size allocates nothing either.
+#
 # Output is paced to the UART: on the ESP32 a write bigger than the REPL
 # UART's free TX FIFO blocks in 10 ms FreeRTOS ticks (ports/esp32/uart.c
 # uart_stdout_tx_strn, v1.27.0), which would stall the capture loop and cap
@@ -44,7 +51,7 @@ LISTED = ("AVI", "JSON", "LOG")  # clips and AUDIT.LOG; temporaries (.IDX .TIM .
 KEEP = ("AUDIT.LOG",)  # offloaded, never deleted (docs/evidence.md)
 PAGE = 20  # list entries per reply (a reply must fit one frame)
 MAX_WINDOW = 131072
-MIN_CHUNK = 64
+MIN_CHUNK = W.MIN_CHUNK
 RX_PER_POLL = 512  # command bytes handled per tick at most
 JOB_STEPS = 16  # file blocks hashed per tick at most
 IDLE_ROUNDS = 2000  # bound on the idle loop's rounds (a round moves at most a FIFO's worth)
@@ -76,7 +83,7 @@ class Dock:
         self.lbuf = bytearray(W.MAX_LINE)
         self.ln = 0
         self.over = False
-        self.ack_body = memoryview(self.lbuf)[1:17]  # CRC'd part of a K/N line
+        self.ack_body = memoryview(self.lbuf)[1:W.ACK_LEN - 9]  # CRC'd part of a K/N line
         # send: one frame buffer, with fixed views into it
         self.fbuf = bytearray(W.OVERHEAD + W.MAX_PAYLOAD)
         self.fbuf[0] = 0xBC
@@ -84,6 +91,11 @@ class Dock:
         mv = memoryview(self.fbuf)
         self.hdr10 = mv[0:10]
         self.payload = mv[W.HEADER:W.HEADER + W.MAX_PAYLOAD]
+        # one view per frame size: a full frame's CRC without slicing
+        self.views = tuple(mv[W.HEADER:W.HEADER + c] for c in W.CHUNKS)
+        self.chunk = W.CHUNKS[0]
+        self.cview = self.views[0]
+        self.window = self.chunk
         # output in flight: buffer, next offset, end (written as the UART takes it)
         self.ob = None
         self.oo = self.oe = 0
@@ -103,7 +115,7 @@ class Dock:
         t = self.ms()
         self.last_cmd = t
         self.stats = {"frames": 0, "bytes": 0, "resends": 0, "bad_commands": 0, "errors": 0,
-                      "poll_ms_max": 0, "idle_over_ms_max": 0, "stray_ctrl_c": 0}
+                      "poll_ms_max": 0, "idle_over_ms_max": 0, "stray_ctrl_c": 0, "resizes": 0}
         self.last_error = None
 
     # --- the service ------------------------------------------------------
@@ -226,42 +238,47 @@ class Dock:
             return
         self._valid_command()
         if verb == W.ACK or verb == W.RESEND:
-            if len(args) == 1 and args[0].isdigit():
-                self._ack(cid, buf[5], int(args[0]))
+            if len(args) in (1, 3) and all(a.isdigit() for a in args):
+                v = [int(a) for a in args]
+                self._ack(cid, buf[5], v[0], v[1] if len(v) == 3 else 0, v[2] if len(v) == 3 else 0)
             else:
-                self._reply(cid, {"ok": False, "error": "usage: %s OFFSET" % verb})
+                self._reply(cid, {"ok": False, "error": "usage: %s OFFSET CHUNK WINDOW" % verb})
             return
         self._command(cid, verb, args, bytes(buf[self.ln - 8:self.ln]))
 
     def _fast_ack(self):
-        # "#iii K oooooooooo cccccccc" checked in place: no allocation.
+        # "#iii K oooooooooo cccc wwwwww cccccccc" checked in place: no allocation.
         buf = self.lbuf
-        if buf[4] != 32 or buf[6] != 32 or buf[17] != 32:
+        if buf[4] != 32 or buf[6] != 32 or buf[17] != 32 or buf[22] != 32 or buf[29] != 32:
             return False
         cid = _digits(buf, 1, 4)
         off = _digits(buf, 7, 17)
-        hi = _hex16(buf, 18)
-        lo = _hex16(buf, 22)
-        if cid < 0 or off < 0 or hi < 0 or lo < 0:
+        chunk = _digits(buf, 18, 22)
+        window = _digits(buf, 23, 29)
+        hi = _hex16(buf, 30)
+        lo = _hex16(buf, 34)
+        if cid < 0 or off < 0 or chunk < 0 or window < 0 or hi < 0 or lo < 0:
             return False
         c = crc32(self.ack_body)
         if (c >> 16) & 0xFFFF != hi or c & 0xFFFF != lo:
             return False  # the slow path reports the bad checksum
         self._valid_command()
-        self._ack(cid, buf[5], off)
+        self._ack(cid, buf[5], off, chunk, window)
         return True
 
     def _valid_command(self):
         self.last_cmd = self.ms()
         self.probation = None  # a good command at the new speed: keep it
 
-    def _ack(self, cid, kind, off):
+    def _ack(self, cid, kind, off, chunk, window):
         if self.f is None or cid != self.sid:
             if kind == _N:  # e.g. the device was reset mid-read: the host restarts it
                 self._reply(cid, {"ok": False, "error": "no read in progress", "code": "noread"})
             return
         if off > self.size:
             return
+        if chunk:
+            self._sizes(chunk, window)
         if kind == _K:
             if off > self.acked and off <= self.sent:
                 self.acked = off
@@ -358,7 +375,7 @@ class Dock:
                 "clock": {"set": c.unix_ms() is not None, "utc": c.utc(), "unix_ms": c.unix_ms(),
                           "ticks_ms": self.hal.ticks_ms()},
                 "baud": self.link.baud, "boot_baud": self.boot_baud, "tick_ms": self.app.interval_ms,
-                "max_chunk": W.MAX_PAYLOAD, "max_window": MAX_WINDOW, "clips_dir": self.dir,
+                "max_chunk": W.MAX_PAYLOAD, "chunks": list(W.CHUNKS), "max_window": MAX_WINDOW, "clips_dir": self.dir,
                 "frames_captured": self.app.ring.next_seq, "capture_errors": self.app.capture_errors,
                 "dock": self.stats, "last_error": self.last_error,
                 "tx_tick_waits": getattr(getattr(self.link, "out", None), "tick_waits", None),
@@ -394,10 +411,16 @@ class Dock:
             out.append(e)
         yield {"ok": True, "files": out, "more": len(names) > PAGE}
 
-    # R NAME OFFSET CHUNK WINDOW SIZE: stream a file from OFFSET
+    # R: protocol 1's read, whose acks had no frame size
+    def cmd_old_read(self, cid, args):
+        return {"ok": False, "code": "protocol", "protocol": W.PROTOCOL,
+                "error": "this camera's dock speaks protocol %d (adaptive frame size) and no longer "
+                         "takes R reads: update bodycam on the host (pip install -U bodycam)" % W.PROTOCOL}
+
+    # S NAME OFFSET CHUNK WINDOW SIZE: stream a file from OFFSET
     def cmd_read(self, cid, args):
         if len(args) != 5:
-            raise ValueError("usage: R NAME OFFSET CHUNK WINDOW SIZE")
+            raise ValueError("usage: S NAME OFFSET CHUNK WINDOW SIZE")
         name = args[0]
         off, chunk, window, size = _ints(args[1:])
         st = self._stat(name)
@@ -417,11 +440,26 @@ class Dock:
         self.size = size
         self.sent = self.acked = off
         self.end_sent = False
-        self.chunk = chunk
-        self.window = window
-        self.cview = self.payload[:chunk]  # CRC of a full chunk without slicing per frame
+        self._sizes(chunk, window)
         self.last_ack = self.ms()
         return None
+
+    def _sizes(self, chunk, window):
+        """Frame size and window from the host's request, within our
+        limits: the largest of CHUNKS not above chunk (from the next frame
+        on), a window of at least one frame. No allocation."""
+        i = 0
+        sizes = W.CHUNKS
+        while i + 1 < len(sizes) and sizes[i + 1] <= chunk:
+            i += 1
+        c = sizes[i]
+        if c != self.chunk:
+            self.chunk = c
+            self.cview = self.views[i]
+            self.stats["resizes"] += 1
+        if window < c:
+            window = c
+        self.window = window if window < MAX_WINDOW else MAX_WINDOW
 
     # X NAME SHA256: delete a file, only with proof of a verified copy
     def cmd_delete(self, cid, args):
@@ -702,7 +740,8 @@ _HANDLERS = {
     "I": Dock.cmd_info,
     "P": Dock.cmd_ping,
     "L": Dock.cmd_list,
-    "R": Dock.cmd_read,
+    "S": Dock.cmd_read,
+    "R": Dock.cmd_old_read,
     "X": Dock.cmd_delete,
     "T": Dock.cmd_clock,
     "B": Dock.cmd_baud,

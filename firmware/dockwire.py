@@ -9,7 +9,15 @@
 # printable ASCII: never 0x03, so Ctrl-C still interrupts MicroPython
 # (mpremote depends on it), and a line that reaches a REPL is a comment
 # (the prompt just comes back). Acks (K) and resend requests (N) have a fixed width, so the
-# device checks them without allocating.
+# device checks them without allocating. They carry the data frame size and
+# window the host wants from now on (K OFFSET CHUNK WINDOW): the host sees
+# the damage on the line, so it decides the size (shrinks it on errors,
+# grows it back when clean, as ZMODEM does); the dock honours it within its
+# limits (CHUNKS, MAX_WINDOW).
+#
+# Protocol 2 (adaptive frames) reads with S; an R from a protocol-1 host is
+# refused with a message saying to update the host tool, so an old host and
+# a new dock never half-understand each other.
 #
 # Device -> host: binary frames with no escaping, so the device copies file
 # bytes from storage to the UART untouched:
@@ -21,12 +29,16 @@
 import struct
 from binascii import crc32
 
-PROTOCOL = 1
+PROTOCOL = 2
 MAGIC = b"\xbc\xdc"
 HEADER = 12
 TRAILER = 4
 OVERHEAD = HEADER + TRAILER
 MAX_PAYLOAD = 4096
+# Data frame sizes the dock sends: powers of two, so it keeps one fixed view
+# per size (no allocation when the host changes the size mid-read).
+CHUNKS = (64, 128, 256, 512, 1024, 2048, 4096)
+MIN_CHUNK = CHUNKS[0]
 MAX_LINE = 200  # longest command line, '#' to '\n' exclusive (ESP32 stdin buffer ~260 B)
 
 DATA = 0x44  # 'D': payload = file bytes at offset
@@ -34,9 +46,12 @@ END = 0x45  # 'E': the file ends at offset (no payload)
 REPLY = 0x4A  # 'J': payload = JSON reply to command id
 TYPES = (DATA, END, REPLY)
 
-ACK = "K"  # K <offset>: the host holds every byte before offset
-RESEND = "N"  # N <offset>: send again from offset
-ACK_LEN = 26  # "#iii K oooooooooo cccccccc" without the newline
+READ = "S"  # S NAME OFFSET CHUNK WINDOW SIZE: stream a file (protocol 2)
+OLD_READ = "R"  # protocol 1's read: refused with a clear message
+ACK = "K"  # K <offset> <chunk> <window>: the host holds every byte before offset
+RESEND = "N"  # N <offset> <chunk> <window>: send again from offset
+ACK_WIDTHS = (10, 4, 6)  # digits of offset, chunk, window
+ACK_LEN = 38  # "#iii K oooooooooo cccc wwwwww cccccccc" without the newline
 
 NAME_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
 
@@ -78,9 +93,9 @@ def command(cid, verb, *args):
     if not 1 <= cid <= 255:
         raise ValueError("command id must be 1-255")
     body = "%03d %s" % (cid, verb)
-    for a in args:
+    for i, a in enumerate(args):
         if verb in (ACK, RESEND):
-            body += " %010d" % a
+            body += " %0*d" % (ACK_WIDTHS[i], a)
         else:
             body += " " + str(a)
     line = "#%s %08x\n" % (body, crc32(body.encode()) & 0xFFFFFFFF)

@@ -108,9 +108,9 @@ link.keep = False
 chunk, window = 1024, 4096
 cid = 77
 steps = e["size"] // window - 2
-acks = [W.command(cid, "K", window * (i + 1)) for i in range(steps)]
+acks = [W.command(cid, "K", window * (i + 1), chunk, window) for i in range(steps)]
 fixed = bytearray(len(acks[0]))
-link.feed(W.command(cid, "R", e["name"], 0, chunk, window, e["size"]))
+link.feed(W.command(cid, "S", e["name"], 0, chunk, window, e["size"]))
 now = k.now()
 d.poll(now)  # opens the file, sends the first window
 sent0 = link.nout
@@ -133,6 +133,49 @@ out = {"steps": steps, "bytes": link.nout - sent0, "sent": d.sent, "acked": d.ac
     assert out["acked"] == out["steps"] * 4096 and out["sent"] == out["acked"] + 4096
 
 
+def test_frame_size_changes_from_acks_allocate_nothing(dock):
+    # The host shrinks and grows the frame size in its acks (adaptive
+    # frames): the dock switches between its fixed views without allocating.
+    out = dock(RECORD_TWO + """
+import micropython, dockwire as W
+e = h.call("L")["files"][2]
+link = d.link
+link.keep = False
+window = 4096
+cid = 78
+steps = e["size"] // window - 2
+sizes = (64, 4096, 128, 1024, 256, 2048, 512, 100, 3000)  # 100 and 3000: the dock rounds down
+acks = [W.command(cid, "K" if i % 4 else "N", window * (i + 1), sizes[i % len(sizes)], window)
+        for i in range(steps)]
+fixed = bytearray(len(acks[0]))
+link.feed(W.command(cid, "S", e["name"], 0, 1024, window, e["size"]))
+now = k.now()
+d.poll(now)
+sent0, frames0, resizes0 = d.sent, d.stats["frames"], d.stats["resizes"]
+n0 = link.nout
+link.inp = fixed
+micropython.heap_lock()
+try:
+    for i in range(steps):
+        fixed[:] = acks[i]
+        link.pos = 0
+        d.poll(now)
+finally:
+    micropython.heap_unlock()
+out = {"steps": steps, "bytes": link.nout - n0, "payload": d.sent - sent0, "frames": d.stats["frames"] - frames0,
+       "resizes": d.stats["resizes"] - resizes0, "chunk": d.chunk, "sent": d.sent, "acked": d.acked,
+       "errors": d.stats["errors"], "err": d.last_error}
+""")
+    assert out["errors"] == 0 and out["err"] is None and out["steps"] > 20
+    assert out["acked"] == out["steps"] * 4096 and out["sent"] == out["acked"] + 4096
+    assert out["resizes"] == out["steps"]  # every ack asked for another size
+    # frames of each requested size: a 4096-byte window is 64 frames of 64 bytes, 1 of 4096, ...
+    per_window = {64: 64, 4096: 1, 128: 32, 1024: 4, 256: 16, 2048: 2, 512: 8, 100: 64, 3000: 2}
+    sizes = (64, 4096, 128, 1024, 256, 2048, 512, 100, 3000)
+    want = sum(per_window[sizes[i % len(sizes)]] for i in range(out["steps"]))
+    assert out["frames"] == want and out["bytes"] == out["payload"] + 16 * want
+
+
 FUZZ_SCENARIO = """
 k.run_for(3000)
 k.press(200)
@@ -145,13 +188,14 @@ if d is not None:
         f.write(b"0123456789")
     busy = k.rec.clip.name + ".AVI"
     sha0 = "ab" * 32
-    bad = [W.command(11, "Z"), W.command(12, "R"), W.command(13, "R", "BC000001.AVI", "x", 1, 1, 1),
-           W.command(14, "R", "../../etc/pass", 0, 1024, 8192, 10), W.command(15, "X", "NOPE.AVI", sha0),
-           W.command(16, "X", busy, sha0), W.command(17, "R", busy, 0, 1024, 8192, 1000),
-           W.command(18, "T", 5), W.command(19, "B", 12345), W.command(20, "R", "NOPE.AVI", 0, 1024, 8192, 1),
-           W.command(21, "R", busy.replace("AVI", "JSON"), 0, 1024, 8192, 1), W.command(22, "X", "AUDIT.LOG", sha0),
+    bad = [W.command(11, "Z"), W.command(12, "S"), W.command(13, "S", "BC000001.AVI", "x", 1, 1, 1),
+           W.command(14, "S", "../../etc/pass", 0, 1024, 8192, 10), W.command(15, "X", "NOPE.AVI", sha0),
+           W.command(16, "X", busy, sha0), W.command(17, "S", busy, 0, 1024, 8192, 1000),
+           W.command(18, "T", 5), W.command(19, "B", 12345), W.command(20, "S", "NOPE.AVI", 0, 1024, 8192, 1),
+           W.command(21, "S", busy.replace("AVI", "JSON"), 0, 1024, 8192, 1), W.command(22, "X", "AUDIT.LOG", sha0),
            b"#" + b"7" * 300 + b"\\n", W.command(23, "L"), W.command(24, "I"), W.command(25, "K", 5),
-           W.command(26, "N", 5), W.command(27, "R", "OLD.AVI", 0, 1, 1, 10)]
+           W.command(26, "N", 5), W.command(27, "S", "OLD.AVI", 0, 1, 1, 10),
+           W.command(28, "R", "OLD.AVI", 0, 1024, 8192, 10)]
     for i in range(60):
         if i < len(bad):
             k.run_for(100)
@@ -162,7 +206,7 @@ if d is not None:
         for f in dockkit.frames(d.link.take()):
             replies.append([f[1], json.loads(f[3])])
 else:
-    k.run_for(60 * 100 + 18 * 100)
+    k.run_for(60 * 100 + 19 * 100)
 k.run_for(1000)
 k.press(3500)
 k.finish()
@@ -185,10 +229,11 @@ def test_bad_input_gets_error_replies_and_recording_is_untouched(dock):
     by_id = {}
     for cid, r in out["replies"]:
         by_id.setdefault(cid, []).append(r)
-    expect = {11: "unknown command", 12: "usage: R", 13: "not a whole number", 14: "bad file name",
+    expect = {11: "unknown command", 12: "usage: S", 13: "not a whole number", 14: "bad file name",
               15: "no such file", 16: "being recorded", 17: "being recorded", 18: "2020-2100",
               19: "baud must be one of", 20: "no such file", 21: "no such file", 22: "never deleted",
-              26: "no read in progress", 27: "chunk must be"}
+              26: "no read in progress", 27: "chunk must be",
+              28: "update bodycam on the host"}
     for cid, words in expect.items():
         assert by_id.get(cid), "no reply to command %d" % cid
         r = by_id[cid][0]
@@ -303,13 +348,13 @@ def test_a_read_nobody_acks_is_dropped_and_a_new_command_ends_a_read(dock):
     out = dock(RECORD_TWO + """
 import dockwire as W
 e = h.call("L")["files"][2]
-h.send(W.command(90, "R", e["name"], 0, 1024, 8192, e["size"]))
+h.send(W.command(90, "S", e["name"], 0, 1024, 8192, e["size"]))
 h.tick(3)
 res = {"open": d.f is not None, "sent": d.sent}
 d.ms.t += 16000
 h.tick(2)
 res["stalled_closed"] = d.f is None
-h.send(W.command(91, "R", e["name"], 0, 1024, 8192, e["size"]))
+h.send(W.command(91, "S", e["name"], 0, 1024, 8192, e["size"]))
 h.tick(2)
 res["reopened"] = d.f is not None
 res["ping"] = h.call("P")["ok"]
@@ -332,7 +377,7 @@ class AckingLink(dockkit.MemLink):
     waits = 0
     def wait(self, ms, out=False):
         self.waits += 1
-        self.feed(W.command(cid, "K", d.sent))
+        self.feed(W.command(cid, "K", d.sent, 1024, 4096))
         if self.waits == 30:
             k.hal.ticks.t += 1000
 
@@ -340,7 +385,7 @@ link = AckingLink()
 d.link = link
 link.keep = False
 res = {"idle_without_work": (d.idle(k.now() + 100), link.waits)[1]}
-link.feed(W.command(cid, "R", e["name"], 0, 1024, 4096, e["size"]))
+link.feed(W.command(cid, "S", e["name"], 0, 1024, 4096, e["size"]))
 d.poll(k.now())
 sent0 = d.sent
 d.idle(k.now() + 100)

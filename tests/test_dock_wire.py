@@ -34,15 +34,15 @@ def test_commands_round_trip_and_never_contain_ctrl_c():
     for i in range(2000):
         cid = rng.randrange(1, 256)
         off = rng.randrange(0, 1 << 32)
-        for line in (W.command(cid, "K", off), W.command(cid, "N", off),
-                     W.command(cid, "R", "BC%06d.AVI" % rng.randrange(10 ** 6), off, 4096, 65536, off + 7),
+        for line in (W.command(cid, "K", off, 4096, 131072), W.command(cid, "N", off, 64, 64),
+                     W.command(cid, "S", "BC%06d.AVI" % rng.randrange(10 ** 6), off, 4096, 65536, off + 7),
                      W.command(cid, "X", "BC000001.JSON", "%064x" % rng.getrandbits(256))):
             assert 0x03 not in line and all(32 <= b < 127 for b in line[:-1]) and line.endswith(b"\n")
             assert len(line) - 1 <= W.MAX_LINE
             got = W.parse_command(line[:-1])
             assert got[0] == cid and got[1] == line.split()[1].decode()
     # acks have the fixed width the dock checks without allocating
-    assert len(W.command(255, "K", 4294967295)) - 1 == W.ACK_LEN
+    assert len(W.command(255, "K", 4294967295, 4096, 131072)) - 1 == W.ACK_LEN
 
 
 @pytest.mark.parametrize("bad, why", [

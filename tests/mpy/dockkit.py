@@ -152,7 +152,7 @@ class Host:
         the error reply. lose(offset) -> True drops that frame (the host then
         asks for a resend, go-back-N)."""
         cid = self.next_id()
-        self.send(W.command(cid, "R", name, offset, chunk, window, size))
+        self.send(W.command(cid, W.READ, name, offset, chunk, window, size))
         h = hashlib.sha256()
         n = 0
         expect = offset
@@ -169,18 +169,18 @@ class Host:
                     if off == expect:
                         if lose is not None and off not in lost and lose(off):
                             lost.add(off)
-                            self.send(W.command(cid, W.RESEND, off))
+                            self.send(W.command(cid, W.RESEND, off, chunk, window))
                             continue
                         h.update(payload)
                         n += len(payload)
                         expect += len(payload)
                         acked = True
                 elif typ == W.END and off == expect:
-                    self.send(W.command(cid, W.ACK, expect))
+                    self.send(W.command(cid, W.ACK, expect, chunk, window))
                     self.tick()
                     return n, binascii.hexlify(h.digest()).decode()
             if acked:
-                self.send(W.command(cid, W.ACK, expect))
+                self.send(W.command(cid, W.ACK, expect, chunk, window))
         raise AssertionError("read did not finish")
 
 

@@ -4,13 +4,15 @@ on the MicroPython unix port, behind a serial line this module simulates.
 The line is paced at the sender's baud rate (8N1: baud/10 bytes/s), each
 direction on its own, like a UART. When the host's speed and the device's
 differ, bytes arrive garbled, as on a real wire. Faults can be injected per
-direction: dropped bytes, corrupted bytes, a cable pulled after N bytes,
+direction: dropped bytes, corrupted bytes (a bit flipped), junk bytes
+inserted (noise between bytes), a cable pulled after N bytes,
 the board reset after N bytes. The device's speed is its pty's termios
 speed (the dock sets it when asked to change baud).
 
     with DockRig(tmp_dir, clips=[3, 0, 8], baud=115200) as rig:
         port = rig.open_port()           # pyserial-like, for DockClient
         rig.faults.down.drop = 1e-4      # device -> host
+        rig.faults.noise(1e-3)           # 1 byte in 1000 damaged, both ways
         rig.serve_tcp()                  # "socket://127.0.0.1:N" for the CLI
 
 Used by tests and bench/offload.py; the virtual board (bodycam.sim) is the
@@ -36,7 +38,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 DEVICE_SCRIPT = os.path.join(HERE, "_rig_device.py")
 BOOT_BAUD = 115200
 SPEEDS = {getattr(termios, "B%d" % b): b for b in (
-    9600, 19200, 38400, 57600, 115200, 230400, 460800, 500000, 576000, 921600, 1000000, 1152000)
+    9600, 19200, 38400, 57600, 115200, 230400, 460800, 500000, 576000, 921600, 1000000, 1152000,
+    1500000, 2000000, 3000000)
     if hasattr(termios, "B%d" % b)}
 
 
@@ -52,16 +55,30 @@ class Faults:
     def __init__(self):
         self.drop = 0.0
         self.corrupt = 0.0
+        self.insert = 0.0  # a junk byte before this one
         self.cut_at = None  # host port dies after this many bytes
         self.reset_at = None  # device resets after this many bytes
         self.dropped = 0
         self.corrupted = 0
+        self.inserted = 0
+
+    def noise(self, rate):
+        """`rate` of the bytes damaged, in equal parts dropped, flipped and
+        preceded by a junk byte."""
+        self.drop = self.corrupt = self.insert = rate / 3.0
+
+    def damaged(self):
+        return self.dropped + self.corrupted + self.inserted
 
 
 class _Faults:
     def __init__(self):
         self.down = Faults()  # device -> host
         self.up = Faults()  # host -> device
+
+    def noise(self, rate):
+        self.down.noise(rate)
+        self.up.noise(rate)
 
 
 class Pipe(threading.Thread):
@@ -146,10 +163,13 @@ class Pipe(threading.Thread):
         if self.garble_fn():
             # Sender and receiver at different speeds: the receiver sees junk.
             return bytes(self.rng.randrange(256) for _ in data)
-        if not f.drop and not f.corrupt:
+        if not f.drop and not f.corrupt and not f.insert:
             return data
         out = bytearray()
         for b in data:
+            if f.insert and self.rng.random() < f.insert:
+                out.append(self.rng.randrange(256))
+                f.inserted += 1
             if f.drop and self.rng.random() < f.drop:
                 f.dropped += 1
                 continue

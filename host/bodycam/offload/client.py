@@ -5,7 +5,12 @@ resending when a command or its reply is lost (the dock answers a repeated
 command with its cached reply, so retries never do a delete twice). A read
 streams: the dock sends frames ahead of our cumulative acks, up to a window;
 a gap or a bad frame costs one "resend from offset". The port is anything
-pyserial-like: serial_for_url() for /dev/tty*, rfc2217:// and socket://."""
+pyserial-like: serial_for_url() for /dev/tty*, rfc2217:// and socket://.
+
+Frame size adapts to the line, as ZMODEM's does: we see the damage, so we
+decide. Each gap (a frame lost or damaged) halves the frame size and window
+we ask for in our next resend request and acks; GROW_AFTER clean frames in
+a row double it again, up to the size for a clean line at this speed."""
 import contextlib
 import json
 import random
@@ -14,6 +19,10 @@ import time
 from bodycam.offload.wire import W, FrameReader
 
 BOOT_BAUD = 115200
+GROW_AFTER = 32  # clean frames in a row before the frame size doubles again
+NOISY_WINDOW_FRAMES = 2  # window in frames while shrunk: go-back-N resends what is in flight
+NOISY_WINDOW_S = 0.004  # ... but at least this long of line (0.004: best of 0-0.012 measured at 921600)
+HISTORY = 64  # frame-size changes kept in stats["chunk_history"]
 
 
 class DockError(OSError):
@@ -68,7 +77,9 @@ class DockClient:
         self.reader = FrameReader(self._read)
         self.cid = random.randrange(1, 256)
         self.info_cache = None
-        self.stats = {"retries": 0, "resends": 0, "timeouts": 0, "restarts": 0}
+        self.stats = {"retries": 0, "resends": 0, "timeouts": 0, "restarts": 0, "stalls": 0,
+                      "shrinks": 0, "grows": 0, "chunk": None, "chunk_min": None, "chunk_history": []}
+        self.chunk = None  # the frame size in use (kept from file to file: noise is the line's)
 
     # --- bytes -------------------------------------------------------------
     def _read(self, n):
@@ -151,7 +162,11 @@ class DockClient:
         except (AttributeError, OSError):
             pass
         self.reader.discard()
-        self.call("P", resend=0.5, total=total)
+        r = self.call("P", resend=0.5, total=total)
+        if r.get("protocol") != W.PROTOCOL:
+            raise DockError("the camera's dock speaks protocol %s, this bodycam speaks %d: install the "
+                            "firmware that came with this bodycam (bodycam deploy)" % (r.get("protocol"), W.PROTOCOL),
+                            "protocol")
         return self.info()
 
     def info(self):
@@ -258,15 +273,19 @@ class DockClient:
     def read_file(self, name, size, offset, sink, progress=None, chunk=None, window=None):
         """Stream bytes [offset, size) of a device file into sink(bytes), in
         order, each byte once. Restarts the read if the dock lost it (e.g.
-        a reset); raises LinkLost if the link stays quiet."""
+        a reset); raises LinkLost if the link stays quiet. chunk and window
+        are the clean line's sizes (default: stream_params()); the frame
+        size adapts below that to the errors seen."""
         c, w = self.stream_params()
-        chunk = chunk or c
-        window = window or w
+        base = _Sizes(chunk or c, window or w, self.port.baudrate / 10.0, self.chunk, self.stats)
         restarts = 0
         while True:
             cid = self._next_id()
-            self._write(W.command(cid, "R", name, offset, chunk, window, size))
-            got = self._receive(cid, name, offset, size, sink, progress, chunk, window)
+            self._write(W.command(cid, W.READ, name, offset, base.chunk, base.window, size))
+            try:
+                got = self._receive(cid, name, offset, size, sink, progress, base)
+            finally:
+                self.chunk = base.chunk
             if got == size:
                 return
             offset = got  # the dock lost our read: ask again from here
@@ -275,11 +294,11 @@ class DockClient:
             if restarts > 5:
                 raise LinkLost("the dock keeps losing the read of %s" % name)
 
-    def _receive(self, cid, name, expect, size, sink, progress, chunk, window):
+    def _receive(self, cid, name, expect, size, sink, progress, sz):
         rate = self.port.baudrate / 10.0
         tick = (self.info_cache or {}).get("tick_ms", 200) / 1000.0
         # No progress for this long: something was lost, ask again.
-        stall = window / rate + 2 * tick + 0.5
+        stall = sz.base_window / rate + 2 * tick + 0.5
         give_up = max(2.0, 3 * stall)
         t = time.monotonic()
         last_progress = t
@@ -287,21 +306,40 @@ class DockClient:
         acked = expect
         ack_t = 0.0
         asked = None  # offset of our last resend request
+        ask_t = 0.0
         tries = 0  # resend requests since the last progress
+
+        def resend():
+            self._write(W.command(cid, W.RESEND, expect, sz.chunk, sz.window))
+            self.stats["resends"] += 1
+            return expect, time.monotonic()
+
         while True:
-            f = self.reader.next(0.05)
+            f = self.reader.next(0.02)
             t = time.monotonic()
             if f is None or f.id != cid:
                 if f is not None and f.type == W.REPLY and f.id == 0:
-                    asked = None  # a line of ours arrived damaged
-                if t - last_progress > stall:
+                    # a line of ours arrived damaged: a resend request is
+                    # asked again now (with a full window nothing else
+                    # would prompt it), an ack comes again below
+                    if asked is not None:
+                        asked, ask_t = resend()
+                    ack_t = 0.0
+                if t - last_progress > min(stall, sz.reask + tick):
                     tries += 1
                     if t - quiet_since > give_up or tries > 30:
                         raise LinkLost("no data for %s from the dock for %.0f s" % (name, t - quiet_since))
-                    self._write(W.command(cid, W.RESEND, expect))
-                    self.stats["resends"] += 1
-                    asked = expect
+                    sz.error()
+                    asked, ask_t = resend()
+                    self.stats["stalls"] += 1
                     last_progress = t
+                elif asked is not None and t - ask_t > sz.reask:
+                    asked, ask_t = resend()  # the request or its answer was lost
+                elif t - ack_t > sz.reack:
+                    # Nothing new for a while: our last ack may have been
+                    # damaged, and with the window full the dock waits for it.
+                    self._write(W.command(cid, W.ACK, expect, sz.chunk, sz.window))
+                    ack_t = t
                 continue
             if f.type == W.REPLY:
                 r = self._decode(f)
@@ -311,17 +349,18 @@ class DockClient:
             quiet_since = t
             if f.offset > expect:  # a frame went missing before this one
                 if asked != expect:
-                    self._write(W.command(cid, W.RESEND, expect))
-                    self.stats["resends"] += 1
-                    asked = expect
+                    sz.error()  # once per gap: what follows it in flight is no news
+                    asked, ask_t = resend()
                     last_progress = t
+                elif t - ask_t > sz.reask:
+                    asked, ask_t = resend()  # the request or the frame resent was lost
                 continue
             if f.offset < expect:
                 continue  # a repeat of something we have
             if f.type == W.END:
                 if expect != size:
                     raise DockError("%s ended at %d bytes, expected %d" % (name, expect, size))
-                self._write(W.command(cid, W.ACK, expect))
+                self._write(W.command(cid, W.ACK, expect, sz.chunk, sz.window))
                 return expect
             if f.payload:
                 if expect + len(f.payload) > size:
@@ -333,7 +372,60 @@ class DockClient:
                 tries = 0
                 if progress is not None:
                     progress(len(f.payload))
-                if expect - acked >= chunk or t - ack_t >= 0.05:
-                    self._write(W.command(cid, W.ACK, expect))
+                grew = sz.clean()
+                if grew or expect - acked >= sz.chunk or t - ack_t >= 0.05:
+                    self._write(W.command(cid, W.ACK, expect, sz.chunk, sz.window))
                     acked = expect
                     ack_t = t
+
+
+class _Sizes:
+    """The frame size and window asked of the dock, adapted to the errors
+    seen (ZMODEM's rule: halve on an error, double after a run of clean
+    frames). Go-back-N resends everything in flight after a lost frame, so
+    while shrunk the window is a few frames; at the clean line's frame size
+    it is the clean line's window again."""
+
+    def __init__(self, base_chunk, base_window, rate, current, stats):
+        self.base_chunk = base_chunk
+        self.base_window = base_window
+        self.rate = rate
+        self.stats = stats
+        self.run = 0
+        c = base_chunk if current is None else min(current, base_chunk)
+        self._set(max(W.MIN_CHUNK, c), None)
+
+    def _set(self, chunk, why):
+        self.chunk = chunk
+        if chunk >= self.base_chunk:
+            self.window = self.base_window
+        else:
+            self.window = min(self.base_window, max(NOISY_WINDOW_FRAMES * chunk, int(self.rate * NOISY_WINDOW_S)))
+        # re-ack when nothing came for a few frames' line time
+        self.reack = max(0.03, 3 * (chunk + W.OVERHEAD) / self.rate)
+        # ask again for a resend not answered within what was in flight
+        # (the window) and the frame itself, with margin
+        self.reask = 1.5 * (self.window + chunk + 2 * W.OVERHEAD) / self.rate + 0.05
+        st = self.stats
+        st["chunk"] = chunk
+        if st["chunk_min"] is None or chunk < st["chunk_min"]:
+            st["chunk_min"] = chunk
+        if why is not None:
+            st[why] += 1
+            h = st["chunk_history"]
+            h.append(chunk)
+            del h[:-HISTORY]
+
+    def error(self):
+        self.run = 0
+        if self.chunk > W.MIN_CHUNK:
+            self._set(max(W.MIN_CHUNK, self.chunk // 2), "shrinks")
+
+    def clean(self):
+        """A good frame arrived in order. True when the size grew."""
+        self.run += 1
+        if self.run >= GROW_AFTER and self.chunk < self.base_chunk:
+            self.run = 0
+            self._set(min(self.base_chunk, self.chunk * 2), "grows")
+            return True
+        return False

@@ -106,6 +106,8 @@ class Puller:
                 self._delete(files)
             self._pull_logs()
             self.summary["seconds"] = time.monotonic() - t0
+            # resends and how the frame size adapted to the line (client.py)
+            self.summary["link"] = {k: v for k, v in self.c.stats.items() if k != "chunk_history"}
         finally:
             if self.progress is not None:
                 self.progress.clear()
