@@ -92,6 +92,37 @@ try:
     k.app._loop()
 except Stop:
     pass
+import gc
+
+
+class Collections:
+    # a collection shows as free memory going up between two ticks
+    def __init__(self):
+        self.free = gc.mem_free()
+        self.n = 0
+
+    def poll(self, now):
+        f = gc.mem_free()
+        if f > self.free + 4096 and k.rec.preroll_durable_ms is None:
+            self.n += 1
+        self.free = f
+
+
+if PRESS_BELOW:
+    # buffering has left garbage until the heap is nearly used up (the old
+    # rule collected only below 96 KB); then 2 s more of buffering
+    junk = []
+    while gc.mem_free() > PRESS_BELOW:
+        junk = [junk, bytearray(2000)]
+    junk = None
+    k.app.services[-1] = Until(T.t + 2000)
+    try:
+        k.app._loop()
+    except Stop:
+        pass
+free_at_press = gc.mem_free()
+gcs = Collections()
+k.app.services.insert(0, gcs)
 k.pin.set(0)   # the press
 press = T.t
 k.app.services[-1] = Until(T.t + 200)
@@ -109,7 +140,8 @@ ks = cam.taken
 after = [kk for kk in ks if cam.t0 + kk * cam.iv >= press]
 print(json.dumps({"skipped_after_press": sum(b - a - 1 for a, b in zip(after, after[1:])),
                   "durable": k.rec.preroll_durable_ms, "n_after": len(after),
-                  "late_total": k.rec.late_total}))
+                  "late_total": k.rec.late_total,
+                  "free_at_press": free_at_press, "collections_in_preroll": gcs.n}))
 """
 
 
@@ -120,7 +152,19 @@ def test_no_camera_frame_is_skipped_while_the_preroll_is_written(run_mpy, jpeg_d
     # (host/bodycam/sim/costs.py); 15 ms to take a frame, 10 ms of loop work
     # before the writer's turn. On the code before the fix the loop drifted
     # out of phase and skipped one frame, and counted nothing.
-    out = run_mpy("BOARD = %r\nFRAMES = %r\nCPU_MS = 15\nSECTOR_MS = 2.512\nPUSH_MS = 10\n" % (board, str(jpeg_dir)) + PHASE, heapsize=4194304 - 2 * (640 * 480 // 5))
+    out = run_mpy("BOARD = %r\nFRAMES = %r\nCPU_MS = 15\nSECTOR_MS = 2.512\nPUSH_MS = 10\nPRESS_BELOW = 0\n" % (board, str(jpeg_dir)) + PHASE, heapsize=4194304 - 2 * (640 * 480 // 5))
     assert out["durable"] is not None, out  # the pre-roll went to the card meanwhile
     assert out["n_after"] >= 100, out
+    assert out["skipped_after_press"] == 0, out
+
+
+def test_no_garbage_collection_while_the_preroll_is_written(run_mpy, jpeg_dir):
+    # Press when buffering has used the heap down as far as the loop lets
+    # it: the collection the pre-roll's writing needs must have come before.
+    from bodycam.resources import boards_dir
+    board = os.path.join(boards_dir(), "ai-thinker-esp32-cam.json")
+    out = run_mpy("BOARD = %r\nFRAMES = %r\nCPU_MS = 15\nSECTOR_MS = 2.512\nPUSH_MS = 10\nPRESS_BELOW = 110000\n"
+                  % (board, str(jpeg_dir)) + PHASE, heapsize=4194304 - 2 * (640 * 480 // 5))
+    assert out["durable"] is not None, out
+    assert out["collections_in_preroll"] == 0, out
     assert out["skipped_after_press"] == 0, out
