@@ -145,7 +145,11 @@ class App:
             if self.max_writes is not None and n >= self.max_writes:
                 return
             t0 = self.hal.ticks_ms()
-            if _ticks_diff(deadline, t0) <= self.step_ms and n:
+            left = _ticks_diff(deadline, t0)
+            # (the first step goes even if it may not fit, so the writer
+            # always makes progress, unless the tick is already past its
+            # deadline, e.g. after a press's work: then the next frame first)
+            if left <= 0 or (left <= self.step_ms and n):
                 return
             if not rec.step(now, 1):
                 return

@@ -184,6 +184,9 @@ class Recorder:
                 self.backlog += len(ring.frame(self._seen))
         if self.backlog > self.backlog_peak:
             self.backlog_peak = self.backlog
+        if self.preroll_durable_ms is None and self._unsynced >= PREROLL_SYNC_BYTES:
+            self._sync()  # a step of its own: a sync and a block together overran the tick
+            return 1
         budget = max_frames * STEP_BYTES
         done = 0
         while budget > 0 and self.next <= last:
@@ -222,10 +225,7 @@ class Recorder:
             self.next = seq + 1
             ring.hold(self.next)  # frame written: it may now be evicted
             done += 1
-        if self.preroll_durable_ms is None:
-            if self._unsynced >= PREROLL_SYNC_BYTES:
-                self._sync()
-        elif done and self.clip.frames and _ticks_diff(self.t_last, self._synced_t) >= SYNC_MS:
+        if self.preroll_durable_ms is not None and done and self.clip.frames and _ticks_diff(self.t_last, self._synced_t) >= SYNC_MS:
             self._sync()
             self._synced_t = self.t_last
         if self.state == FINALIZING and self.next > self.stop_seq:
