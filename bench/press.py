@@ -43,11 +43,13 @@ def skipped_at_press(served, press_ticks, fm):
     """Camera frames (by the sensor's own frame number) the loop never took
     in the PRESS_WINDOW_MS after the press: a frame skipped while every
     capture is a little late leaves no gap in the capture times, so
-    lost_in() cannot see it; the sensor's numbers can."""
+    lost_in() cannot see it; the sensor's numbers can. Returns the count
+    and the board ms after the press of the frame that came after each gap."""
     if press_ticks is None:
         return None
-    ks = [k for k, t, _ in served if 0 <= t - press_ticks < PRESS_WINDOW_MS]
-    return sum(b - a - 1 for a, b in zip(ks, ks[1:]))
+    ks = [(k, t - press_ticks) for k, t, _ in served if 0 <= t - press_ticks < PRESS_WINDOW_MS]
+    return {"frames": sum(b[0] - a[0] - 1 for a, b in zip(ks, ks[1:])),
+            "at_ms": [b[1] for a, b in zip(ks, ks[1:]) if b[0] - a[0] > 1]}
 
 
 def record(card, minutes, speed, d):
