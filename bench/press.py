@@ -39,6 +39,19 @@ def lost_in(fm, lo, hi, interval):
     return n
 
 
+def skipped_at_press(served, press_ticks, fm):
+    """Camera frames (by the sensor's own frame number) the loop never took
+    in the PRESS_WINDOW_MS after the press: a frame skipped while every
+    capture is a little late leaves no gap in the capture times, so
+    lost_in() cannot see it; the sensor's numbers can. Returns the count
+    and the board ms after the press of the frame that came after each gap."""
+    if press_ticks is None:
+        return None
+    ks = [(k, t - press_ticks) for k, t, _ in served if 0 <= t - press_ticks < PRESS_WINDOW_MS]
+    return {"frames": sum(b[0] - a[0] - 1 for a, b in zip(ks, ks[1:])),
+            "at_ms": [b[1] for a, b in zip(ks, ks[1:]) if b[0] - a[0] > 1]}
+
+
 def record(card, minutes, speed, d):
     t0 = time.time()
     with VirtualBoard(state_dir=os.path.join(d, card), speed=speed, card=card, cpu="esp32") as vb:
@@ -54,6 +67,7 @@ def record(card, minutes, speed, d):
             raise
         _, side = vb.copy_clip(name, os.path.join(d, card + "-clip"))
         costs = vb.costs
+        served = list(vb.sensor.served)
     with open(side) as f:
         m = json.load(f)
     fm = m["frame_ms"]
@@ -62,6 +76,7 @@ def record(card, minutes, speed, d):
     span = live[-1] - live[0] if len(live) > 1 else 0
     w = m.get("writer") or {}
     rate = effective_write_Bps(card_profile(card))
+    skipped = skipped_at_press(served, m["clock"]["press_ticks_ms"], fm)
     return {
         "card": card,
         "live_dropped_at_press": lost_in(fm, 0, PRESS_WINDOW_MS, iv),
@@ -74,6 +89,7 @@ def record(card, minutes, speed, d):
         "sustained_fps": round(1000.0 * (len(live) - 1) / span, 3) if span else None,
         "sustained_over_s": round(span / 1000.0, 1),
         "live_dropped_total": lost_in(fm, 0, fm[-1] + 1, iv),
+        "camera_frames_skipped_at_press": skipped,
         "dropped_by_device": m.get("dropped"),
         "board_costs": costs,
         "wall_s": round(time.time() - t0, 1),

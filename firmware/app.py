@@ -39,6 +39,7 @@ class App:
         self.interval_ms = 1000 // s["fps"]
         self.max_writes = max_writes_per_tick
         self.step_ms = 0  # a writer step's recent duration (moving average)
+        self.exposed = None  # when the frame just captured was exposed (estimate, ticks ms)
         # Other loop work (e.g. the serial dock): objects with poll(now),
         # called once per tick after the recorder.
         self.services = []
@@ -71,16 +72,43 @@ class App:
         self.recorder.captured(now)
         if frame is None:
             self.capture_errors += 1
+            self.exposed = None
         else:
             self.ring.push(frame, now)
+            self.exposed = self.exposure_of(now)
         self.poll_button(now)
         hal.clock.keep(now)  # UTC stays right past the 6.2-day tick range (clock.py)
-        self.write(now, now + self.interval_ms - self.interval_ms // 16)
+        # The writer must hand back before the NEXT exposure, not one interval
+        # after this capture: a capture that found its frame waiting (the loop
+        # was late) would push every later deadline later, the lag would grow
+        # a little each busy tick (the pre-roll keeps every tick busy) until
+        # a whole frame was skipped, with no gap in the capture times to show.
+        base = now if self.exposed is None else self.exposed
+        self.write(now, base + self.interval_ms - self.interval_ms // 16)
         for svc in self.services:
             svc.poll(now)
         hal.led("status", health.status_led(hal, self.recorder.state == RECORDING, now))
         self.ticks += 1
         return now
+
+    def exposure_of(self, now):
+        """When the frame captured at `now` was exposed, estimated from the
+        camera's steady rate: the newest frame (GrabMode.LATEST) was exposed
+        within the interval before `now`, a whole number of intervals after
+        the last estimate; a capture that waited for its frame returns at its
+        exposure and pulls the estimate back in phase. The estimate creeps
+        1 ms a frame towards `now` so a sensor a little slower than the
+        set rate is followed too."""
+        iv = self.interval_ms
+        e = self.exposed
+        if e is None or not iv:
+            return now
+        e += iv + 1
+        if _ticks_diff(e, now) > 0:
+            return now
+        while _ticks_diff(now, e) >= iv:
+            e += iv
+        return e & 0x3FFFFFFF
 
     def size_ring(self, hal, board, s):
         """(plan, ring, memory report): the ring sized from the memory really
@@ -117,7 +145,11 @@ class App:
             if self.max_writes is not None and n >= self.max_writes:
                 return
             t0 = self.hal.ticks_ms()
-            if _ticks_diff(deadline, t0) <= self.step_ms and n:
+            left = _ticks_diff(deadline, t0)
+            # (the first step goes even if it may not fit, so the writer
+            # always makes progress, unless the tick is already past its
+            # deadline, e.g. after a press's work: then the next frame first)
+            if left <= 0 or (left <= self.step_ms and n):
                 return
             if not rec.step(now, 1):
                 return

@@ -22,13 +22,13 @@ def _remove(path):
 
 
 class ClipWriter:
-    def __init__(self, directory, name, width, height, stage, start_meta=None):
+    def __init__(self, directory, name, width, height, stage, start_meta=None, block=None):
         self.base = directory + "/" + name
         self.name = name
         self.width = width
         self.height = height
         self.stage = stage
-        self.avi = StagedFile(open(self.base + ".AVI", "wb"), stage)
+        self.avi = StagedFile(open(self.base + ".AVI", "wb"), stage, block)
         self.idx = StagedFile(open(self.base + ".IDX", "wb"), bytearray(512))
         self.tim = StagedFile(open(self.base + ".TIM", "wb"), bytearray(512))
         self.inf = open(self.base + ".INF", "w")

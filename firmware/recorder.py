@@ -30,8 +30,13 @@ PREROLL_SYNC_BYTES = 131072
 STEP_BYTES = 8192
 # While buffering, collect garbage when less than this is free, so that no
 # collection (hundreds of ms on an ESP32: the GC reads the whole multi-MB
-# ring, py/gc.c) falls in the seconds after a press.
-GC_RESERVE_BYTES = 98304
+# ring, py/gc.c, and the loop skips camera frames meanwhile) falls in the
+# seconds after a press: writing a 30 s VGA pre-roll allocated 219 KB on
+# the unix port (64-bit objects; about half on an ESP32), tests/test_press_phase.py.
+PRESS_HEAP_BYTES = 327680
+# ...but never collect unless that frees at least this much: the heap left
+# beside the ring (settings.HEAP_RESERVE) may be smaller than the above.
+GC_MIN_GAIN = 65536
 
 
 class Recorder:
@@ -50,6 +55,7 @@ class Recorder:
         fps = (info.get("settings") or {}).get("fps") or 0
         self.interval_ms = 1000 // fps if fps else 0
         self._gc_t = None
+        self._gc_free = None
         self._cap_t = None
         self.late_total = 0  # camera frames the loop was too late to capture, ever
         self.stage = bytearray(stage_bytes)
@@ -106,7 +112,8 @@ class Recorder:
         self.start_utc = self.utc(t) if self.utc else None
         self.start_info = self._start_meta(name)
         try:
-            self.clip = ClipWriter(self.dir, name, self.width, self.height, self.stage, self.start_info)
+            self.clip = ClipWriter(self.dir, name, self.width, self.height, self.stage, self.start_info,
+                                   STEP_BYTES if STEP_BYTES <= len(self.stage) else None)
         except OSError as e:
             self.last_error = "cannot create clip %s in %s: %s" % (name, self.dir, e)
             self._log("error", {"what": self.last_error})
@@ -177,6 +184,9 @@ class Recorder:
                 self.backlog += len(ring.frame(self._seen))
         if self.backlog > self.backlog_peak:
             self.backlog_peak = self.backlog
+        if self.preroll_durable_ms is None and self._unsynced >= PREROLL_SYNC_BYTES:
+            self._sync()  # a step of its own: a sync and a block together overran the tick
+            return 1
         budget = max_frames * STEP_BYTES
         done = 0
         while budget > 0 and self.next <= last:
@@ -215,10 +225,7 @@ class Recorder:
             self.next = seq + 1
             ring.hold(self.next)  # frame written: it may now be evicted
             done += 1
-        if self.preroll_durable_ms is None:
-            if self._unsynced >= PREROLL_SYNC_BYTES:
-                self._sync()
-        elif done and self.clip.frames and _ticks_diff(self.t_last, self._synced_t) >= SYNC_MS:
+        if self.preroll_durable_ms is not None and done and self.clip.frames and _ticks_diff(self.t_last, self._synced_t) >= SYNC_MS:
             self._sync()
             self._synced_t = self.t_last
         if self.state == FINALIZING and self.next > self.stop_seq:
@@ -272,8 +279,12 @@ class Recorder:
         if self._gc_t is not None and _ticks_diff(now, self._gc_t) < 1000:
             return
         self._gc_t = now
-        if gc.mem_free() < GC_RESERVE_BYTES:
+        want = PRESS_HEAP_BYTES
+        if self._gc_free is not None and want > self._gc_free - GC_MIN_GAIN:
+            want = self._gc_free - GC_MIN_GAIN
+        if gc.mem_free() < want:
             gc.collect()
+            self._gc_free = gc.mem_free()  # what a collection leaves free
 
     def _finish_step(self):
         if self._closing is None:

@@ -2,17 +2,29 @@
 # and reach the file in whole, sector-multiple blocks. On the ESP32 copying a
 # PSRAM frame into a staging buffer before the SD write is several times
 # faster than writing straight from PSRAM (esp32-camera issue 182).
+#
+# Every block starts on a sector boundary of the file, also after a flush
+# (a sync) that had to write a part-filled sector: that sector's bytes stay
+# in the buffer and the file position goes back to its start, so the next
+# block rewrites it whole. Otherwise every later block would straddle two
+# sectors: FatFs (FF_FS_TINY, lib/oofatfs/ff.c v1.27.0) then passes the head
+# and tail through its one-sector window, reading them back first, and each
+# block costs a sector more on a card written one sector per command.
 
 SECTOR = 512
 
 
 class StagedFile:
-    def __init__(self, f, buf):
-        if len(buf) % SECTOR:
-            raise ValueError("staging buffer must be a multiple of %d bytes" % SECTOR)
+    def __init__(self, f, buf, block=None):
+        """block: bytes per card write (a sector multiple, at most the
+        buffer); smaller blocks hand the CPU back sooner."""
+        block = block or len(buf)
+        if len(buf) % SECTOR or block % SECTOR or block > len(buf):
+            raise ValueError("staging buffer and block must be multiples of %d bytes" % SECTOR)
         self.f = f
         self.buf = buf
         self.mv = memoryview(buf)
+        self.cap = block
         self.fill = 0
         self.written = 0  # bytes accepted so far (file position after flush)
 
@@ -20,7 +32,7 @@ class StagedFile:
         n = len(data)
         src = memoryview(data)
         i = 0
-        cap = len(self.buf)
+        cap = self.cap
         while i < n:
             k = cap - self.fill
             if k > n - i:
@@ -38,7 +50,19 @@ class StagedFile:
             self.fill = 0
 
     def flush(self):
-        self._flush()
+        fill = self.fill
+        part = fill % SECTOR
+        if part:
+            # the part-filled sector goes to the card now (durable on sync),
+            # and stays here to be rewritten whole from its start
+            _write_all(self.f, self.mv[:fill])
+            whole = fill - part
+            if whole:
+                self.mv[:part] = self.mv[whole:fill]
+            self.fill = part
+            self.f.seek(self.written - part)
+        else:
+            self._flush()
         self.f.flush()
 
 
