@@ -58,7 +58,7 @@ def board_line(p, code, tag, timeout=15):
 
 @pytest.fixture(scope="module")
 def vb(tmp_path_factory):
-    with VirtualBoard(state_dir=str(tmp_path_factory.mktemp("vb")), speed=10) as b:
+    with VirtualBoard(state_dir=str(tmp_path_factory.mktemp("vb")), speed=10, cpu="host") as b:
         b.wait_recording_ready()
         yield b
 
@@ -155,7 +155,7 @@ print(json.dumps([[out[115200][0], out[921600][0]], [out[115200][1], out[921600]
 
 
 def test_the_dock_streams_without_waiting_and_capture_keeps_its_rate(tmp_path):
-    with VirtualBoard(state_dir=str(tmp_path / "vb"), speed=1) as vb:
+    with VirtualBoard(state_dir=str(tmp_path / "vb"), speed=1, cpu="host") as vb:
         vb.wait_recording_ready()
         known = vb.list_clips()
         vb.tap()
@@ -232,7 +232,7 @@ print(json.dumps([calls, err]))
 
 def test_a_speed_the_board_cannot_take_leaves_pull_at_the_boot_speed_with_the_reason(tmp_path):
     from bodycam.offload import pull_all
-    with VirtualBoard(state_dir=str(tmp_path / "vb"), speed=10) as vb:
+    with VirtualBoard(state_dir=str(tmp_path / "vb"), speed=10, cpu="host") as vb:
         vb.wait_recording_ready()
         # 3000000 is in the dock's list; the virtual board's pty cannot run it
         s = pull_all(vb.port_url, str(tmp_path / "out"), baud=3000000, progress=False, say=lambda m: None)
@@ -282,7 +282,7 @@ def sidecar(vb, name):
 
 
 def test_stray_ctrl_c_never_ends_a_recording_and_a_deliberate_one_seals_the_clip_first(tmp_path):
-    with VirtualBoard(state_dir=str(tmp_path / "vb"), speed=5) as vb:
+    with VirtualBoard(state_dir=str(tmp_path / "vb"), speed=5, cpu="host") as vb:
         vb.wait_recording_ready()
         known = vb.list_clips()
         vb.tap()

@@ -16,7 +16,7 @@ from bodycam.sim import VirtualBoard
 @pytest.fixture
 def vb(tmp_path):
     # speed 2: the clip recorded during the first pull stays small
-    with VirtualBoard(state_dir=str(tmp_path / "board"), speed=2, settings={"preroll_s": 2, "framesize": "QVGA"}) as b:
+    with VirtualBoard(state_dir=str(tmp_path / "board"), speed=2, cpu="host", settings={"preroll_s": 2, "framesize": "QVGA"}) as b:
         b.wait_recording_ready(timeout=60)
         yield b
 
