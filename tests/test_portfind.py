@@ -85,9 +85,13 @@ def test_esp32_uart_really_gets_close_to_each_rate():
         portfind.esp32_uart_rate(90000000)
 
 
-def test_station_baud_option():
+def test_station_baud_option(capsys):
+    from bodycam.cli import build_parser
     from bodycam.commands.station import _baud
-    assert _baud(None) is None and _baud("921600") == 921600
-    assert _baud("auto") is portfind.auto_baud
-    with pytest.raises(ValueError, match="auto"):
-        _baud("fast")
+    parse = build_parser().parse_args
+    assert _baud(parse(["station", "--out", "x"]).baud) is None
+    assert _baud(parse(["station", "--out", "x", "--baud", "921600"]).baud) == 921600
+    assert _baud(parse(["station", "--out", "x", "--baud", "auto"]).baud) is portfind.auto_baud
+    with pytest.raises(SystemExit):
+        parse(["station", "--out", "x", "--baud", "fast"])
+    assert "auto" in capsys.readouterr().err
