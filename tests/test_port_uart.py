@@ -155,7 +155,8 @@ print(json.dumps([[out[115200][0], out[921600][0]], [out[115200][1], out[921600]
 
 
 def test_the_dock_streams_without_waiting_and_capture_keeps_its_rate(tmp_path):
-    with VirtualBoard(state_dir=str(tmp_path / "vb"), speed=1, cpu="host") as vb:
+    # Host card and CPU: this is about the UART's pacing, not the card's.
+    with VirtualBoard(state_dir=str(tmp_path / "vb"), speed=1, cpu="host", card="host") as vb:
         vb.wait_recording_ready()
         known = vb.list_clips()
         vb.tap()

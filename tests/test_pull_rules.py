@@ -16,6 +16,7 @@ class Device:
 
     name = "fake"
     baud = 115200
+    stats = {"chunk": 4096, "shrinks": 0, "grows": 0, "chunk_history": []}  # as DockClient.stats
 
     def __init__(self, files, listed=None):
         self.files = dict(files)
