@@ -13,28 +13,13 @@ import pytest
 from bodycam.offload import pull_all
 from bodycam.offload.client import DockClient, DockError
 from bodycam.offload.wire import W
-from rig.offload import DockRig
+from rig.offload import rig_maker
 
 
 @pytest.fixture
 def rig(tmp_path):
-    rigs = []
-
-    def make(**kw):
-        kw.setdefault("clips", [1])
-        kw.setdefault("baud", 921600)
-        kw.setdefault("paced", True)
-        kw.setdefault("eager", False)  # the board's output waits for the line, as a UART FIFO does
-        kw.setdefault("frame_busy", 5)
-        r = DockRig(str(tmp_path / ("rig%d" % len(rigs))), **kw)
-        rigs.append(r)
-        return r
-
-    yield make
-    for r in rigs:
-        errors = r.device_errors()
-        r.close()
-        assert not errors, "the device printed errors:\n" + "\n".join(errors)
+    # eager=False: the board's output waits for the line, as a UART FIFO does
+    yield from rig_maker(tmp_path, clips=[1], baud=921600, paced=True, eager=False, frame_busy=5)
 
 
 def clip(r):

@@ -10,7 +10,7 @@ import pytest
 
 from bodycam.offload import pull_all
 from bodycam.offload.client import DockClient, DockError, LinkLost
-from rig.offload import DockRig
+from rig.offload import rig_maker
 
 FAST = 1000000  # unpaced rigs: the speed only sizes frames and windows
 
@@ -27,22 +27,7 @@ def local_files(out):
 
 @pytest.fixture
 def rig(tmp_path):
-    rigs = []
-
-    def make(**kw):
-        kw.setdefault("clips", [3, 0, 1])
-        kw.setdefault("baud", FAST)
-        kw.setdefault("paced", False)
-        kw.setdefault("frame_busy", 40)
-        r = DockRig(str(tmp_path / ("rig%d" % len(rigs))), **kw)
-        rigs.append(r)
-        return r
-
-    yield make
-    for r in rigs:
-        errors = r.device_errors()
-        r.close()
-        assert not errors, "the device printed errors:\n" + "\n".join(errors)
+    yield from rig_maker(tmp_path, clips=[3, 0, 1], baud=FAST, paced=False, frame_busy=40)
 
 
 def test_pull_is_bit_exact_and_a_rerun_pulls_nothing(rig, tmp_path):

@@ -10,7 +10,7 @@ import pytest
 
 from bodycam.offload import pull_all
 from bodycam.offload.client import DockClient, LinkLost
-from rig.offload import DockRig
+from rig.offload import rig_maker
 
 
 def device_files(rig):
@@ -26,22 +26,7 @@ def local_files(out):
 
 @pytest.fixture
 def rig(tmp_path):
-    rigs = []
-
-    def make(**kw):
-        kw.setdefault("clips", [2, 0])
-        kw.setdefault("baud", 1000000)
-        kw.setdefault("paced", False)
-        kw.setdefault("frame_busy", 40)
-        r = DockRig(str(tmp_path / ("rig%d" % len(rigs))), **kw)
-        rigs.append(r)
-        return r
-
-    yield make
-    for r in rigs:
-        errors = r.device_errors()
-        r.close()
-        assert not errors, "the device printed errors:\n" + "\n".join(errors)
+    yield from rig_maker(tmp_path, clips=[2, 0], baud=1000000, paced=False, frame_busy=40)
 
 
 def test_lost_and_damaged_bytes_both_ways_still_give_exact_copies(rig, tmp_path):

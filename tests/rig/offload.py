@@ -522,3 +522,24 @@ def _write_frames(d, busy, size):
         im.save(out, "JPEG", quality=85)
         with open(os.path.join(d, "%03d.jpg" % i), "wb") as f:
             f.write(out.getvalue())
+
+
+def rig_maker(tmp_path, **defaults):
+    """For a test fixture: yields make(**kw) -> a new DockRig in tmp_path
+    (kw over `defaults`); on the way out closes them all and fails if a
+    device printed errors. Use as `yield from rig_maker(tmp_path, ...)`."""
+    rigs = []
+
+    def make(**kw):
+        for k, v in defaults.items():
+            kw.setdefault(k, v)
+        r = DockRig(str(tmp_path / ("rig%d" % len(rigs))), **kw)
+        rigs.append(r)
+        return r
+
+    yield make
+    errors = []
+    for r in rigs:
+        errors += r.device_errors()
+        r.close()
+    assert not errors, "the device printed errors:\n" + "\n".join(errors)
