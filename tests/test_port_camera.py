@@ -72,7 +72,10 @@ def test_virtual_board_clip_with_failing_captures_holds_all_good_frames(tmp_path
     from bodycam.offload.client import docked
     from bodycam.sim import VirtualBoard
 
-    with VirtualBoard(state_dir=str(tmp_path / "vb"), speed=10, settings={"preroll_s": 3}) as vb:
+    # Host CPU: at 10x the esp32 CPU model turns host jitter into 10x-long
+    # stalls, and the loop then misses frames for reasons other than the
+    # camera's (docs/virtual-board.md); this test is about the driver's faults.
+    with VirtualBoard(state_dir=str(tmp_path / "vb"), speed=10, settings={"preroll_s": 3}, cpu="host") as vb:
         vb.wait_recording_ready()
         vb.camera_faults(every=5, stall_ms=300)  # a short wait: the test is about the frames
         vb.sleep_board(5000)
