@@ -64,6 +64,7 @@ class App:
 
     def tick(self):
         hal = self.hal
+        called = hal.ticks_ms()
         try:
             frame = hal.camera.capture()
         except OSError:
@@ -75,7 +76,7 @@ class App:
             self.exposed = None
         else:
             self.ring.push(frame, now)
-            self.exposed = self.exposure_of(now)
+            self.exposed = self.exposure_of(now, called)
         self.poll_button(now)
         hal.clock.keep(now)  # UTC stays right past the 6.2-day tick range (clock.py)
         # The writer must hand back before the NEXT exposure, not one interval
@@ -84,24 +85,28 @@ class App:
         # a little each busy tick (the pre-roll keeps every tick busy) until
         # a whole frame was skipped, with no gap in the capture times to show.
         base = now if self.exposed is None else self.exposed
-        self.write(now, base + self.interval_ms - self.interval_ms // 16)
+        self.write(now, base + self.interval_ms)
         for svc in self.services:
             svc.poll(now)
         hal.led("status", health.status_led(hal, self.recorder.state == RECORDING, now))
         self.ticks += 1
         return now
 
-    def exposure_of(self, now):
-        """When the frame captured at `now` was exposed, estimated from the
-        camera's steady rate: the newest frame (GrabMode.LATEST) was exposed
-        within the interval before `now`, a whole number of intervals after
-        the last estimate; a capture that waited for its frame returns at its
-        exposure and pulls the estimate back in phase. The estimate creeps
-        1 ms a frame towards `now` so a sensor a little slower than the
-        set rate is followed too."""
+    def exposure_of(self, now, called=None):
+        """When the frame captured at `now` was exposed (ticks ms), estimated
+        from the camera's steady rate. A capture that had to wait for its
+        frame (it took an eighth of an interval or more since `called`)
+        returns as the frame is exposed: the estimate is `now`, back in the
+        sensor's phase. Otherwise the newest frame (GrabMode.LATEST) was
+        exposed within the interval before `now`, a whole number of
+        intervals after the last estimate. The estimate creeps 1 ms a frame
+        towards `now` so a sensor a little slower than the set rate is
+        followed too."""
         iv = self.interval_ms
         e = self.exposed
         if e is None or not iv:
+            return now
+        if called is not None and _ticks_diff(now, called) >= iv // 8:
             return now
         e += iv + 1
         if _ticks_diff(e, now) > 0:
@@ -130,12 +135,15 @@ class App:
             self.recorder.on_button(ev, b.t, b.held_ms, now)
 
     def write(self, now, deadline):
-        # Writer work until caught up or the frame interval is nearly used:
-        # a step (one card write) is started only if one as long as recent
-        # ones still ends before the deadline. A late capture costs no frame
-        # (capture() returns the newest; it waits for a new one), so the
-        # writer may use almost the whole interval: the pre-roll reaches the
-        # card at the card's rate.
+        # Writer work until caught up or the next frame is due: a step (one
+        # card write) is started while at least half of one as long as recent
+        # ones still fits before the deadline. The last step may run past the
+        # next exposure by up to half a step (about 10 ms on the typical
+        # card): that capture is then a little late, which costs no frame
+        # (the driver keeps the newest one queued), and the next deadline is
+        # anchored to the exposure, not to the late capture, so lateness
+        # never builds up. The pre-roll reaches the card at nearly the card's
+        # rate (bench/press.py).
         rec = self.recorder
         if rec.state == BUFFERING:
             rec.idle(now)
@@ -149,7 +157,7 @@ class App:
             # (the first step goes even if it may not fit, so the writer
             # always makes progress, unless the tick is already past its
             # deadline, e.g. after a press's work: then the next frame first)
-            if left <= 0 or (left <= self.step_ms and n):
+            if left <= 0 or (left <= self.step_ms // 2 and n):
                 return
             if not rec.step(now, 1):
                 return
@@ -179,7 +187,17 @@ class App:
         idlers = [s.idle for s in self.services if hasattr(s, "idle")]
         while True:
             self.step()
-            due += self.interval_ms
+            if self.exposed is None:
+                due += self.interval_ms
+            else:
+                # The next frame is ready one interval after this one was
+                # exposed: wait for that, not for a grid of the loop's own.
+                # Such a grid drifts out of phase with the sensor's, and the
+                # loop then sleeps past the exposure the writer handed back
+                # for: up to a whole interval each tick while the pre-roll is
+                # written (about a third of the card's time on the virtual
+                # board's typical card, bench/press.py).
+                due = (self.exposed + self.interval_ms) & 0x3FFFFFFF
             for use in idlers:
                 use(due)
             if self.interrupt:

@@ -27,7 +27,10 @@ SYNC_MS = 1000  # a power cut loses at most this much of a recording
 PREROLL_SYNC_BYTES = 131072
 # Frame bytes per writer step: at most one staging flush (a blocking card
 # write), so the capture loop gets the CPU back within a frame interval.
-STEP_BYTES = 8192
+# 8 sectors, about 20 ms on a typical card written a sector at a time from
+# PSRAM (host/bodycam/sim/costs.py): small enough that the last step of a
+# tick wastes little of the interval (8 KiB steps left the card idle 20 %).
+STEP_BYTES = 4096
 # While buffering, collect garbage when less than this is free, so that no
 # collection (hundreds of ms on an ESP32: the GC reads the whole multi-MB
 # ring, py/gc.c, and the loop skips camera frames meanwhile) falls in the
