@@ -70,6 +70,7 @@ class App:
         except OSError:
             frame = None
         now = hal.ticks_ms()
+        self.blocked(called, now)
         self.recorder.captured(now)
         if frame is None:
             self.capture_errors += 1
@@ -91,6 +92,13 @@ class App:
         hal.led("status", health.status_led(hal, self.recorder.state == RECORDING, now))
         self.ticks += 1
         return now
+
+    def blocked(self, since, now):
+        """A call from `since` to `now` (a capture, a card write) long enough
+        to hide a press: pin IRQs are soft on the ESP32, so the button's
+        handler ran only when it returned (ports/esp32/machine_pin.c)."""
+        if _ticks_diff(now, since) >= self.button.debounce_ms:
+            self.button.late(since)
 
     def exposure_of(self, now, called=None):
         """When the frame captured at `now` was exposed (ticks ms), estimated
@@ -161,7 +169,9 @@ class App:
                 return
             if not rec.step(now, 1):
                 return
-            took = _ticks_diff(self.hal.ticks_ms(), t0)
+            t1 = self.hal.ticks_ms()
+            self.blocked(t0, t1)
+            took = _ticks_diff(t1, t0)
             self.step_ms = (3 * self.step_ms + took + 3) // 4
             n += 1
 

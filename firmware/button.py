@@ -39,7 +39,7 @@ class Button:
         self.debounce_ms = debounce_ms
         self.hold_ms = hold_ms
         self.edges = array.array("i", bytearray(4 * _QLEN))
-        self.levels = bytearray(_QLEN)  # the pin level each handler saw
+        self.levels = bytearray(_QLEN)  # the pin level each handler saw (| 2: ran late, see late())
         self.w = 0  # edges written by the IRQ handler
         self.r = 0  # edges consumed by poll()
         self.lost = 0  # edges that overflowed the queue
@@ -63,6 +63,20 @@ class Button:
         self.edges[i] = self._ticks()
         self.levels[i] = pin.value()
         self.w += 1
+
+    def late(self, since):
+        """The loop was inside a blocking call from `since` until now: the
+        handlers of edges meanwhile ran at its end, so their ticks say when
+        the call returned, not when the button moved. Such an edge is marked:
+        a press whose release comes just after the call is then a press of
+        unknown length (a tap), not a glitch under the debounce (the
+        officer's tap whose press fell inside a 4 s capture timeout)."""
+        r = self.r
+        while r != self.w:
+            i = r & (_QLEN - 1)
+            if _diff(self.edges[i], since) >= 0:
+                self.levels[i] |= 2
+            r += 1
 
     def attach(self, pin):
         pin.irq(handler=self.irq, trigger=3)  # Pin.IRQ_FALLING | Pin.IRQ_RISING
@@ -97,8 +111,11 @@ class Button:
             self.r += 1
             self._advance(t)
             self._toggle(t)
-            if (self.levels[i] == self.active) != self.raw:
-                self.burst_late = True  # the next edge came before this handler ran
+            lv = self.levels[i]
+            if lv & 2 or ((lv & 1) == self.active) != self.raw:
+                # the edge's time is unknown (its handler waited out a
+                # blocking call), or the next edge came before it ran
+                self.burst_late = True
         if pressed != self.raw:  # an edge the queue lost (or not yet run)
             self._advance(now)
             self._toggle(now)
