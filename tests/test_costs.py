@@ -1,6 +1,8 @@
 """What the virtual board charges for storage and CPU, in board time: the
 block devices' cost model on the real MicroPython unix port, the profiles'
 numbers, and bad --card/--cpu values refused with the known ones."""
+import json
+
 import pytest
 
 from bodycam import cli
@@ -89,3 +91,32 @@ def test_cpu_scale_is_calibrated_against_the_esp32_pystone_figures():
     # this host's unix port is some tens to hundreds of times an ESP32
     assert 10 < s < 2000
     assert s == pytest.approx(cpu.host_pystones() / cpu.ESP32_PYSTONES)
+
+
+def test_code_sent_to_the_raw_repl_is_not_billed_as_the_firmwares_cpu_time():
+    # mpremote's raw REPL on the esp32 CPU model: the unix port reads the
+    # pty a byte per read(), work the chip's UART driver does. Billed at the
+    # pystone scale at the next clock call, ~110 KB of deploy traffic cost
+    # ~25 s of board time at once, and the next command that used the clock
+    # outlived mpremote's 10 s timeout ("timeout waiting for first EOF").
+    from bodycam.device import Device
+
+    with VirtualBoard(state_dir=None, cpu="esp32", card="host") as vb:
+        vb.wait_recording_ready()
+        with Device(vb.port_url) as d:
+            d.enter()
+            code = "_x = %r\n" % ("A" * 2700)
+            for _ in range(40):
+                d.run(code, timeout=60)
+            t0 = json.loads(d.run("import time, json; print(json.dumps(time.ticks_ms()))"))
+            d.run("time.sleep_ms(10)")  # the first clock call after the REPL's work: within 10 s
+            t1 = json.loads(d.run("print(json.dumps(time.ticks_ms()))"))
+            cpu = json.loads(d.run("import vboard; c = vboard.LINK.cpu; print(json.dumps([c.repl_us, c.charged_us]))"))
+    # the board's own clock: the sleep and the two commands around it took
+    # board time near the link's, not the seconds the REPL's bytes would bill
+    assert 10 <= time_diff(t1, t0) < 2000, (t0, t1)
+    assert cpu[0] > 0, cpu  # what was left out is counted
+
+
+def time_diff(a, b):
+    return (a - b) & 0x3FFFFFFF

@@ -38,7 +38,7 @@ def test_flash_deploy_record_from_blank(tmp_path, keyring, monkeypatch):
     image, offset = merged_image("esp32")
     (tmp_path / "fw.bin").write_bytes(image)
     # host CPU: deploy's boot checks wait a fixed few seconds for the firmware (see docs/virtual-board.md)
-    with VirtualBoard(board=BOARD, state_dir=str(tmp_path / "state"), cpu="host") as vb:
+    with VirtualBoard(board=BOARD, state_dir=str(tmp_path / "state"), cpu="esp32") as vb:
         flash_file = vb.store.flash_path
         assert flash_bytes(flash_file, 0, 0x10000 + len(image)) == b"\xff" * (0x10000 + len(image))
         rc, out, err = bodycam("flash", "--json", "--port", vb.port_url, "--image", str(tmp_path / "fw.bin"),
