@@ -96,6 +96,18 @@ def _restore(base, old, cur):
         os.rename(base + old, base + cur)
 
 
+def _step(stretches, t):
+    """Sequence numbers from the frame before to the one at t (ms from the
+    press): a thinned pre-roll stretch kept every Nth frame (ring.stretches:
+    each covers the frames after from_ms up to to_ms), live frames are all
+    kept."""
+    if t < 0:
+        for s in stretches:
+            if s["from_ms"] < t <= s["to_ms"]:
+                return s["every"]
+    return 1
+
+
 def recover(clips_dir, name, stage, seal=None, reason="power_loss"):
     """Rebuild one clip. The originals are kept (renamed .AVO/.TIO) until the
     sidecar exists, so a cut during recovery just means recovering again."""
@@ -114,6 +126,8 @@ def recover(clips_dir, name, stage, seal=None, reason="power_loss"):
     max_chunk = 0
     preroll = 0
     first_t = last_t = 0
+    seq = start.get("first_seq", 0)  # the ring's number of the frame in hand
+    stretches = start.get("preroll_stretches") or []
     pos = avi.HEADER_BYTES
     with open(base + ".AVI", "rb") as src, open(base + ".AV_", "wb") as out, \
             open(base + ".IX_", "wb") as ix, open(base + ".TI_", "wb") as tout:
@@ -145,6 +159,8 @@ def recover(clips_dir, name, stage, seal=None, reason="power_loss"):
             t = struct.unpack_from("<i", tb, 0)[0]
             if frames == 0:
                 first_t = t
+            else:
+                seq += _step(stretches, t)
             last_t = t
             if t < 0:
                 preroll += 1
@@ -180,7 +196,7 @@ def recover(clips_dir, name, stage, seal=None, reason="power_loss"):
     meta["preroll_frames"] = preroll
     meta["frames"] = frames
     if "first_seq" in start:
-        meta["last_seq"] = start["first_seq"] + frames - 1
+        meta["last_seq"] = seq if frames else start["first_seq"] - 1
     meta["markers"] = markers
     meta["stop"] = {"reason": reason, "ms": last_t}
     meta["dropped"] = None  # counters were in RAM: unknown
