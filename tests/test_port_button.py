@@ -156,34 +156,49 @@ print(json.dumps({"ok": ok, "control": control}))
     assert r["ok"] is True
 
 
-def test_tap_during_a_failed_capture_starts_a_recording(run_mpy, jpeg_dir):
-    # The whole loop: the camera's capture fails after the driver's 4 s
-    # timeout (esp_camera_fb_get, FB_GET_TIMEOUT); a 150 ms tap in the middle
-    # of that wait still starts a recording.
-    r = run_mpy("""
+# The whole loop (App on the unix-port HAL): one capture fails after the
+# driver's wait, during which STALL (the body of stall(ms), with the button)
+# runs; then 1 s more. Returns the recorder's state, the press time, when
+# the call returned ("end") and the capture errors.
+FAILED_CAPTURE = """
 import json, simkit
 k = simkit.Kit(%r, %r, {"preroll_s": 2})
 hal = k.hal
 end = [None]
-def stall(ms):   # the driver's wait, with the tap inside it
-    hal.button_pin.block()
-    hal.sleep_ms(1000)
-    hal.button_pin.set(0)
-    hal.sleep_ms(150)
-    hal.button_pin.set(1)
-    hal.sleep_ms(ms - 1150)
-    hal.button_pin.unblock()
-    end[0] = hal.ticks()
+def stall(ms):
+%s
 hal.camera.stall = stall
 k.run_for(5000)
 hal.camera.fail_every = hal.camera.captures + 1   # the next capture fails
-k.run_for(1)    # one tick: its capture fails after the 4 s wait
+k.run_for(1)    # one tick: its capture fails after the wait
 hal.camera.fail_every = 0
 k.run_for(1000)
 print(json.dumps({"state": k.rec.state, "press": getattr(k.rec, "press_t", None), "end": end[0],
                   "errors": k.app.capture_errors}))
-""" % (BOARD, str(jpeg_dir)), heapsize=BOARD_HEAP)
+"""
+
+
+def failed_capture(run_mpy, jpeg_dir, stall):
+    body = "\n".join("    " + line for line in stall.strip().splitlines())
+    r = run_mpy(FAILED_CAPTURE % (BOARD, str(jpeg_dir), body), heapsize=BOARD_HEAP)
     assert r["errors"] == 1
+    return r
+
+
+def test_tap_during_a_failed_capture_starts_a_recording(run_mpy, jpeg_dir):
+    # The camera's capture fails after the driver's 4 s timeout
+    # (esp_camera_fb_get, FB_GET_TIMEOUT); a 150 ms tap in the middle of
+    # that wait still starts a recording.
+    r = failed_capture(run_mpy, jpeg_dir, """
+hal.button_pin.block()
+hal.sleep_ms(1000)
+hal.button_pin.set(0)
+hal.sleep_ms(150)
+hal.button_pin.set(1)
+hal.sleep_ms(ms - 1150)
+hal.button_pin.unblock()
+end[0] = hal.ticks()
+""")
     assert r["state"] == 1, "the tap inside the failed capture was lost"  # RECORDING
     assert r["press"] == r["end"]
 
@@ -192,30 +207,16 @@ def test_tap_pressed_during_a_failed_capture_and_released_just_after_starts_a_re
     # The press falls in the driver's 4 s wait, the release 20 ms after the
     # capture returns: the loop (App.blocked) tells the button its handler
     # ran late, so the tap is not taken for a 20 ms glitch.
-    r = run_mpy("""
-import json, simkit
-k = simkit.Kit(%r, %r, {"preroll_s": 2})
-hal = k.hal
-end = [None]
-def stall(ms):
-    hal.button_pin.block()
-    hal.sleep_ms(ms - 100)
-    hal.button_pin.set(0)       # pressed 100 ms before the driver gives up
-    hal.sleep_ms(100)
-    hal.button_pin.unblock()    # its handler runs now
-    end[0] = hal.ticks()
-    hal.sleep_ms(20)
-    hal.button_pin.set(1)       # released 20 ms later, on time
-hal.camera.stall = stall
-k.run_for(5000)
-hal.camera.fail_every = hal.camera.captures + 1
-k.run_for(1)
-hal.camera.fail_every = 0
-k.run_for(1000)
-print(json.dumps({"state": k.rec.state, "press": getattr(k.rec, "press_t", None), "end": end[0],
-                  "errors": k.app.capture_errors}))
-""" % (BOARD, str(jpeg_dir)), heapsize=BOARD_HEAP)
-    assert r["errors"] == 1
+    r = failed_capture(run_mpy, jpeg_dir, """
+hal.button_pin.block()
+hal.sleep_ms(ms - 100)
+hal.button_pin.set(0)       # pressed 100 ms before the driver gives up
+hal.sleep_ms(100)
+hal.button_pin.unblock()    # its handler runs now
+end[0] = hal.ticks()
+hal.sleep_ms(20)
+hal.button_pin.set(1)       # released 20 ms later, on time
+""")
     assert r["state"] == 1, "the tap was taken for a glitch"  # RECORDING
     assert r["press"] == r["end"]
 
