@@ -99,8 +99,25 @@ out = {"ok": sha == e["sha256"], "n": n, "size": e["size"], "stats": d.stats}
     assert out["stats"]["resends"] >= out["size"] // 5120
 
 
+# The host's acks, one per poll, fed from one preallocated buffer while
+# the heap is locked: the dock's streaming must not allocate.
+ACKS_UNDER_HEAP_LOCK = """
+def acks_under_heap_lock(d, link, acks, now):
+    fixed = bytearray(len(acks[0]))
+    link.inp = fixed
+    micropython.heap_lock()
+    try:
+        for i in range(len(acks)):
+            fixed[:] = acks[i]
+            link.pos = 0
+            d.poll(now)
+    finally:
+        micropython.heap_unlock()
+"""
+
+
 def test_streaming_with_acks_allocates_nothing(dock):
-    out = dock(RECORD_TWO + """
+    out = dock(RECORD_TWO + ACKS_UNDER_HEAP_LOCK + """
 import micropython, dockwire as W
 e = h.call("L")["files"][2]
 link = d.link
@@ -109,20 +126,11 @@ chunk, window = 1024, 4096
 cid = 77
 steps = e["size"] // window - 2
 acks = [W.command(cid, "K", window * (i + 1), chunk, window) for i in range(steps)]
-fixed = bytearray(len(acks[0]))
 link.feed(W.command(cid, "S", e["name"], 0, chunk, window, e["size"]))
 now = k.now()
 d.poll(now)  # opens the file, sends the first window
 sent0 = link.nout
-link.inp = fixed
-micropython.heap_lock()
-try:
-    for i in range(steps):
-        fixed[:] = acks[i]
-        link.pos = 0
-        d.poll(now)
-finally:
-    micropython.heap_unlock()
+acks_under_heap_lock(d, link, acks, now)
 out = {"steps": steps, "bytes": link.nout - sent0, "sent": d.sent, "acked": d.acked,
        "errors": d.stats["errors"], "err": d.last_error}
 """)
@@ -136,7 +144,7 @@ out = {"steps": steps, "bytes": link.nout - sent0, "sent": d.sent, "acked": d.ac
 def test_frame_size_changes_from_acks_allocate_nothing(dock):
     # The host shrinks and grows the frame size in its acks (adaptive
     # frames): the dock switches between its fixed views without allocating.
-    out = dock(RECORD_TWO + """
+    out = dock(RECORD_TWO + ACKS_UNDER_HEAP_LOCK + """
 import micropython, dockwire as W
 e = h.call("L")["files"][2]
 link = d.link
@@ -147,21 +155,12 @@ steps = e["size"] // window - 2
 sizes = (64, 4096, 128, 1024, 256, 2048, 512, 100, 3000)  # 100 and 3000: the dock rounds down
 acks = [W.command(cid, "K" if i % 4 else "N", window * (i + 1), sizes[i % len(sizes)], window)
         for i in range(steps)]
-fixed = bytearray(len(acks[0]))
 link.feed(W.command(cid, "S", e["name"], 0, 1024, window, e["size"]))
 now = k.now()
 d.poll(now)
 sent0, frames0, resizes0 = d.sent, d.stats["frames"], d.stats["resizes"]
 n0 = link.nout
-link.inp = fixed
-micropython.heap_lock()
-try:
-    for i in range(steps):
-        fixed[:] = acks[i]
-        link.pos = 0
-        d.poll(now)
-finally:
-    micropython.heap_unlock()
+acks_under_heap_lock(d, link, acks, now)
 out = {"steps": steps, "bytes": link.nout - n0, "payload": d.sent - sent0, "frames": d.stats["frames"] - frames0,
        "resizes": d.stats["resizes"] - resizes0, "chunk": d.chunk, "sent": d.sent, "acked": d.acked,
        "errors": d.stats["errors"], "err": d.last_error}

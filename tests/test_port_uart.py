@@ -23,24 +23,15 @@ import serial
 from bodycam.offload.client import DockClient, open_port
 from bodycam.resources import boards_dir
 from bodycam.sim import VirtualBoard
+from rig import serialio
 
 
 def read_until(port, marker, timeout=15):
-    data = b""
-    end = time.monotonic() + timeout
-    while marker not in data and time.monotonic() < end:
-        data += port.read(max(1, port.in_waiting))
-    assert marker in data, "no %r from the board; got %r" % (marker, data[-500:])
-    return data
+    return serialio.read_until(port, marker, timeout)
 
 
 def repl(url):
-    p = serial.serial_for_url(url, baudrate=115200, timeout=0.1)
-    p.write(b"\r\x03")
-    read_until(p, b">>> ")
-    time.sleep(0.2)
-    p.reset_input_buffer()
-    return p
+    return serialio.repl(url, timeout=15)
 
 
 def board_line(p, code, tag, timeout=15):

@@ -11,6 +11,7 @@ import pytest
 
 from bodycam.offload import pull_all
 from bodycam.sim import VirtualBoard
+from stationkit import record
 
 
 @pytest.fixture
@@ -19,14 +20,6 @@ def vb(tmp_path):
     with VirtualBoard(state_dir=str(tmp_path / "board"), speed=2, cpu="host", settings={"preroll_s": 2, "framesize": "QVGA"}) as b:
         b.wait_recording_ready(timeout=60)
         yield b
-
-
-def record(vb, ms):
-    known = vb.list_clips()
-    vb.tap()
-    vb.sleep_board(ms)
-    vb.hold(3500)
-    return vb.wait_for_clip(known, timeout=120)
 
 
 def test_pull_while_recording_then_the_rest_and_mpremote_still_works(vb, tmp_path):

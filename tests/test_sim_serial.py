@@ -10,6 +10,7 @@ import pytest
 import serial
 
 from bodycam.sim import VirtualBoard
+from rig.serialio import read_until, repl
 
 BITS_PER_BYTE = 10  # 8N1
 TOL = 0.02  # timer slack allowed below the line-rate bound
@@ -27,30 +28,11 @@ def mpremote(url, *args, timeout=60):
                           capture_output=True, text=True, timeout=timeout)
 
 
-def read_until(port, marker, timeout=10):
-    data = b""
-    end = time.monotonic() + timeout
-    while marker not in data and time.monotonic() < end:
-        data += port.read(max(1, port.in_waiting))
-    assert marker in data, "no %r from the board; got %r" % (marker, data[-500:])
-    return data
-
-
 def running(vb):
     """The board freshly reset, main.py capturing (a test before may have
     left it at the REPL, as mpremote leaves a real board)."""
     vb.reset()
     vb.wait_recording_ready()
-
-
-def repl(url):
-    """A pyserial connection at the REPL: main.py interrupted with Ctrl-C."""
-    p = serial.serial_for_url(url, baudrate=115200, timeout=0.1)
-    p.write(b"\r\x03")
-    read_until(p, b">>> ")
-    time.sleep(0.2)
-    p.reset_input_buffer()
-    return p
 
 
 def test_mpremote_exec_and_fs_ls(vb):
