@@ -67,6 +67,9 @@ def report(app):
     st = getattr(hal, "storage", None) or {"ok": True, "kind": "unknown", "path": hal.clips_dir}
     import bringup
     out = {"storage": st, "memory": app.memory, "system": bringup.system(app)}
+    stuck = [n for n, frames in getattr(app, "recovered", ()) if frames is None]
+    if stuck:
+        out["unrecovered"] = stuck  # cut clips a full card left as they were
     log = getattr(app, "ram_log", None)
     if log is not None:
         out["unrecorded"] = {"presses": log.presses, "errors": log.errors, "recent": log.entries}

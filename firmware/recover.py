@@ -58,16 +58,45 @@ def clean_leftovers(clips_dir):
             _remove(clips_dir + "/" + n)
 
 
+# Files a failed recovery leaves that are safe to drop: its partial copies.
+# The clip's own files stay as they were until a rebuild is whole (recover()
+# renames only then), so the next boot tries again from them.
+PARTIAL_EXTS = (".AV_", ".IX_", ".TI_", ".JS_")
+
+
 def recover_all(clips_dir, stage, seal=None, audit=None):
-    """Recover every unfinished clip; returns [(name, frames)]."""
+    """Recover every unfinished clip; returns [(name, frames)], frames None
+    for a clip that could not be rebuilt now. A card too full for the
+    rebuilt copy (OSError 28), or any other storage error, must not stop
+    the camera from booting: the clip is left as it is, the partial copy
+    removed, the failure logged, and the next boot tries again (after an
+    offload has made room)."""
     clean_leftovers(clips_dir)
     done = []
     for name in unfinished(clips_dir):
-        frames = recover(clips_dir, name, stage, seal)
+        try:
+            frames = recover(clips_dir, name, stage, seal)
+        except OSError as e:
+            base = clips_dir + "/" + name
+            for ext in PARTIAL_EXTS:
+                _remove(base + ext)
+            done.append((name, None))
+            if audit is not None:
+                audit.record("error", {"what": "cannot recover clip %s now: %s (%s); it is kept as it is "
+                                               "and recovered at a later boot" % (name, e, _why(e)),
+                                       "clip": name})
+            continue
         done.append((name, frames))
         if audit is not None:
             audit.record("clip_recovered", {"clip": name, "frames": frames})
     return done
+
+
+def _why(err):
+    code = err.args[0] if err.args else None
+    if code == 28:
+        return "the card is full: offload and delete clips (bodycam pull --delete)"
+    return "a storage error"
 
 
 def _read_inf(base):

@@ -230,3 +230,69 @@ def test_leftovers_beside_a_finished_clip_are_removed_and_the_clip_kept(run_mpy,
     after = boot(run_mpy, jpeg_dir, 'print(json.dumps(k.app.recovered))')
     assert after == []
     assert {p.name: p.read_bytes() for p in clips.iterdir()} == kept
+
+
+def test_a_card_too_full_to_rebuild_a_cut_clip_still_boots_and_keeps_the_clip(run_mpy, jpeg_dir, tmp_path):
+    # Found by bench/powercut.py's 200-cut run: after 161 cuts the card was
+    # full, the rebuilt copy of the cut clip could not be written (OSError
+    # 28), and the camera never booted again. Now the clip stays as it was,
+    # the camera boots and buffers, says why, and a later boot (after an
+    # offload made room) recovers the clip.
+    boot(run_mpy, jpeg_dir, CUT_WHILE_RECORDING)
+    clips = tmp_path / "sd" / "clips"
+    before = {p.name: p.read_bytes() for p in clips.iterdir()}
+    assert "BC000001.AVI" in before and "BC000001.JSON" not in before
+    full = run_mpy("""
+import json, recover, simkit
+_open = open
+
+
+class FullCard:
+    # a file on a card with 64 KB left: writing more raises ENOSPC, as VfsFat does
+    left = [65536]
+
+    def __init__(self, f):
+        self.f = f
+
+    def write(self, b):
+        if len(b) > self.left[0]:
+            raise OSError(28)
+        self.left[0] -= len(b)
+        return self.f.write(b)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.f.close()
+
+    def __getattr__(self, name):
+        return getattr(self.f, name)
+
+
+recover.open = lambda path, mode="r": FullCard(_open(path, mode)) if "w" in mode else _open(path, mode)
+log = []
+
+
+class Audit:
+    def record(self, kind, data=None):
+        log.append([kind, data])
+        return True
+
+
+k = simkit.Kit(%r, %r, {}, audit=Audit())
+k.run_for(2000)
+print(json.dumps({"recovered": k.app.recovered, "log": log, "health": k.app.health().get("unrecovered"),
+                  "buffered": k.ring.count}))
+""" % (BOARD, str(jpeg_dir)), heapsize=HEAP)
+    assert full["recovered"] == [["BC000001", None]]
+    assert full["health"] == ["BC000001"]
+    assert full["buffered"] >= 9  # the camera booted and buffers
+    errors = [d["what"] for kind, d in full["log"] if kind == "error"]
+    assert any("BC000001" in w and "card is full" in w and "bodycam pull --delete" in w for w in errors), errors
+    assert {p.name: p.read_bytes() for p in clips.iterdir()} == before  # kept as it was, no partial copy left
+    # room again (an offload deleted clips): the next boot rebuilds it
+    after = boot(run_mpy, jpeg_dir, 'print(json.dumps(k.app.recovered))')
+    sc = json.loads((clips / "BC000001.JSON").read_text())
+    assert after == [["BC000001", sc["frames"]]] and sc["frames"] > 150
+    assert_sound_avi(clips / "BC000001.AVI", sc["frame_ms"])
