@@ -16,7 +16,12 @@ card was lost. max_ms_unsynced: for cuts while recording live, time from
 the last frame on the card to the cut (what a cut can cost by design: up
 to one sync period plus the writer's backlog).
 
-    python bench/powercut.py [N] [--speed 5] [--seed 1] [--preroll 30]
+    python bench/powercut.py [N] [--speed 5] [--seed 1] [--preroll 30] [--sd-mb MB]
+
+Nothing is deleted between cuts, so the card must hold every clip: it is
+sized for N (4 MB a trial, at least 256 MB) unless --sd-mb says otherwise.
+A run that stops early (a trial the board did not come back from) says
+why and still prints the report.
 """
 import argparse
 import json
@@ -30,7 +35,7 @@ import time
 
 from bodycam import evidence
 from bodycam.avi_reader import read_avi
-from bodycam.sim import VirtualBoard
+from bodycam.sim import SimError, VirtualBoard
 
 PHASES = ("after_press", "recording", "finalizing", "offload")
 
@@ -142,16 +147,27 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--preroll", type=int, default=30, help="pre-roll seconds (default 30)")
     ap.add_argument("--card", default="typical")
+    ap.add_argument("--sd-mb", type=int, default=None,
+                    help="the SD card's size in MB (default: 4 MB a trial, at least 256)")
     a = ap.parse_args(argv)
+    sd_mb = a.sd_mb or max(256, 4 * a.n)
     rnd = random.Random(a.seed)
     trials = []
     t0 = time.time()
     with tempfile.TemporaryDirectory() as work:
+        stopped = None
         with VirtualBoard(state_dir=os.path.join(work, "state"), speed=a.speed, card=a.card, cpu="esp32",
-                          settings={"preroll_s": a.preroll}) as vb:
+                          settings={"preroll_s": a.preroll}, sd_bytes=sd_mb << 20) as vb:
             vb.wait_recording_ready(timeout=120)
             for i in range(a.n):
-                r = trial(vb, PHASES[i % len(PHASES)], rnd, a.preroll * 1000, work)
+                phase = PHASES[i % len(PHASES)]
+                try:
+                    r = trial(vb, phase, rnd, a.preroll * 1000, work)
+                except (SimError, SystemExit) as e:
+                    stopped = "trial %d (%s): %s" % (i + 1, phase, str(e)[:2000])
+                    trials.append({"phase": phase, "recovered": False, "ms_lost": None, "error": stopped})
+                    print(stopped, file=sys.stderr, flush=True)
+                    break
                 trials.append(r)
                 print(json.dumps(r), file=sys.stderr, flush=True)
             final = os.path.join(work, "final")
@@ -170,7 +186,8 @@ def main(argv=None):
         "max_ms_unsynced": max(uns) if uns else None,
         "verify_ok": not fails, "verify_failures": fails[:10],
         "by_phase": {p: sum(1 for t in trials if t["phase"] == p) for p in PHASES},
-        "card": a.card, "cpu": "esp32", "speed": a.speed, "seed": a.seed, "wall_s": round(time.time() - t0, 1),
+        "card": a.card, "sd_mb": sd_mb, "cpu": "esp32", "speed": a.speed, "seed": a.seed,
+        "wall_s": round(time.time() - t0, 1), "stopped_early": stopped,
         "failed_trials": [t for t in trials if not t.get("recovered")],
     }, indent=2))
 
