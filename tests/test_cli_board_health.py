@@ -25,6 +25,7 @@ def test_info_rows_name_the_problem_and_what_to_do():
     h = {"storage": {"ok": False, "reason": "exfat", "error": "OSError(19 ENODEV)",
                      "advice": "format it FAT32"},
          "unrecorded": {"presses": 2, "errors": 2, "recent": []},
+         "unrecovered": ["BC000007"],
          "memory": {"ring_bytes": 900000, "frame_bytes": 10000, "preroll_s_wanted": 30,
                     "preroll_s_achievable": 16, "shortfall": True}}
     rows = dict()
@@ -32,5 +33,6 @@ def test_info_rows_name_the_problem_and_what_to_do():
         rows.setdefault(k, []).append(v)
     assert any("exfat" in v and "format it FAT32" in v for v in rows["PROBLEM"])
     assert any("2 button press(es) not recorded" in v for v in rows["PROBLEM"])
+    assert any("BC000007" in v and "bodycam pull --delete" in v and "reset" in v for v in rows["PROBLEM"])
     assert "16 s of 30 s wanted" in rows["pre-roll"][0] and "SHORTFALL" in rows["pre-roll"][0]
     assert health_rows(None) == []

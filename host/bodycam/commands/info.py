@@ -62,6 +62,10 @@ def health_rows(h):
     un = h.get("unrecorded")
     if un and un.get("presses"):
         rows.append(("PROBLEM", "%d button press(es) not recorded (no storage)" % un["presses"]))
+    if h.get("unrecovered"):
+        rows.append(("PROBLEM", "clip(s) cut by a power loss kept but not rebuilt yet, the card too full "
+                     "for it: %s. Make room (bodycam pull --delete), then reset the camera: its next boot "
+                     "rebuilds them" % ", ".join(h["unrecovered"])))
     m = h.get("memory") or {}
     if m:
         rows.append(("pre-roll", "%s s of %s s wanted (ring %s at %s-byte frames)%s" % (
