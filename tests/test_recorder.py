@@ -1,5 +1,6 @@
 """Recorder on MicroPython under synthetic time: pre-roll, continuity across
 the pre-roll/live boundary, markers, stops, a writer that falls behind."""
+import datetime
 import json
 import os
 
@@ -254,3 +255,64 @@ out = {"press": t_press, "pushed": k.pushed_times}
     sc = sidecars(tmp_path)["BC000001"]
     first = min(t for t in out["pushed"] if t >= out["press"])
     assert sc["frame_ms"][0] == first - out["press"] and sc["preroll_frames"] == 0
+
+
+def test_a_clip_pressed_with_the_clock_set_is_timed_in_utc_from_the_press(kit, tmp_path):
+    out = kit("""
+k.run_for(2000)
+t_set = k.now()
+k.hal.clock.set_utc_ms(1750000000000)
+k.run_for(1000)
+t_press = k.press(200)
+k.run_for(1000)
+k.press(3200)
+k.finish()
+out = {"set": t_set, "press": t_press}
+""")
+    clock = sidecars(tmp_path)["BC000001"]["clock"]
+    at = datetime.datetime.fromtimestamp((1750000000000 + out["press"] - out["set"]) / 1000, datetime.timezone.utc)
+    assert out["press"] - out["set"] == 1000
+    assert clock["set"] is True and clock["press_utc"] == at.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    assert clock["press_ticks_ms"] == out["press"]
+
+
+def recorded(run_mpy, jpeg_dir, tmp_path, times, press_t, stop_t, preroll_ms, fps, bad=()):
+    """One clip from the real recorder and ring with chosen capture times
+    (evkit.timed_clip): a frame at each time, a bad (non-JPEG) one at each
+    time in `bad`, the press at press_t (may fall between frames), the stop
+    at stop_t. Returns (sidecar, AVI report)."""
+    name = run_mpy("""
+import os, json, evkit
+from hal_virtual import load_frames
+os.mkdir("clips")
+print(json.dumps(evkit.timed_clip("clips", load_frames(%r), %r, %d, %d, %d, %d, %r)))
+""" % (str(jpeg_dir), list(times), press_t, stop_t, preroll_ms, fps, list(bad)), heapsize=BOARD_HEAP)
+    base = tmp_path / "clips" / name
+    return json.loads((tmp_path / "clips" / (name + ".JSON")).read_text()), read_avi(str(base) + ".AVI")
+
+
+def test_without_preroll_a_press_between_frames_starts_at_the_next_frame(run_mpy, jpeg_dir, tmp_path):
+    # The frame 1 ms before the press was captured before it: not part of a
+    # clip without pre-roll.
+    times = list(range(1000, 4001, 200))
+    sc, _ = recorded(run_mpy, jpeg_dir, tmp_path, times, press_t=2001, stop_t=3000, preroll_ms=0, fps=5)
+    assert sc["frame_ms"] == [t - 2001 for t in times if 2001 <= t <= 3000]
+    assert sc["preroll_frames"] == 0
+
+
+def test_bad_frames_are_counted_from_the_clips_start(run_mpy, jpeg_dir, tmp_path):
+    # two bad frames while buffering (before the pre-roll), one in the clip
+    times = list(range(1000, 6001, 200))
+    sc, _ = recorded(run_mpy, jpeg_dir, tmp_path, times, press_t=4100, stop_t=5200, preroll_ms=1000, fps=5,
+                     bad=(1200, 1400, 4600))
+    assert sc["dropped"] == {"ring_full": 0, "bad_frame": 1, "too_large": 0, "late_capture": 0}
+    # the pre-roll reaches back to the frame at or before press - 1 s
+    assert sc["frame_ms"] == [t - 4100 for t in times if 3000 <= t <= 5200 and t != 4600]
+
+
+def test_a_one_frame_clip_plays_at_the_set_frame_rate(run_mpy, jpeg_dir, tmp_path):
+    # One frame has no interval to measure: the AVI takes 1/fps.
+    sc, avi = recorded(run_mpy, jpeg_dir, tmp_path, [1000, 1200, 1400, 1600, 1800], press_t=1500, stop_t=1600,
+                       preroll_ms=0, fps=5)
+    assert sc["frame_ms"] == [100] and sc["frames"] == 1
+    assert avi.problems == [] and avi.header_frames == 1 and avi.us_per_frame == 1000000 // 5
