@@ -69,10 +69,12 @@ MODULES = {
                                  "_field", "stem_of"),
                           note="the delete path: the X command and the hashes it checks"),
     "pull": Target("host/bodycam/offload/pull.py",
-                   ["tests/test_pull.py", "tests/test_pull_faults.py", "tests/test_pull_cli.py"],
+                   ["tests/test_pull_rules.py", "tests/test_pull.py", "tests/test_pull_faults.py",
+                    "tests/test_pull_cli.py"],
                    scope=("pull_all", "Puller", "_is_prefix", "_fsync_dir"),
                    note="all but describe(), the closing summary line"),
-    "evidence": Target("host/bodycam/evidence.py", ["tests/test_verify_keys.py", "tests/test_verify.py",
+    "evidence": Target("host/bodycam/evidence.py", ["tests/test_verify_chain.py", "tests/test_verify_keys.py",
+                                                     "tests/test_verify_unsigned.py", "tests/test_verify.py",
                                                      "tests/test_audit.py", "tests/test_pull.py"],
                        scope=("KeySet", "check_audit", "_looks_torn", "_parse_entry", "_span", "check_clip",
                               "verify_dir", "_check_chain", "_all_deleted", "_seq_name", "_clip_no",
@@ -147,9 +149,24 @@ EQUIVALENT = {
         "while j < len(text) and 48 <= text[j] <= 57: :: `48` -> `47`": "'/' never follows a number in JSON",
     },
     "evidence": {
-        "return False :: `return False` -> `return None`": "_looks_torn's callers only test its truth",
+        "return False :: `return False` -> `return None`":
+            "_looks_torn's and _all_deleted's callers only test the truth of the result",
         'if isinstance(head, dict) and isinstance(head.get("n"), int) and head["n"] >= 0: :: `0` -> `1`':
             "entry 0 is always the boot entry: no clip is sealed after it alone",
+        'if isinstance(head, dict) and isinstance(head.get("n"), int) and head["n"] >= 0: :: '
+        "`head[\"n\"] >= 0` -> `(head['n'] > 0)`": "as above",
+        # Clip stems are CLIP_RE's: "BC" and exactly 6 digits, upper-cased.
+        "if _clip_no(c.stem) < _clip_no(prev.stem): :: "
+        "`_clip_no(c.stem) < _clip_no(prev.stem)` -> `(_clip_no(c.stem) <= _clip_no(prev.stem))`":
+            "two stems never share a number",
+        "return int(stem[2:8]) :: `8` -> `9`": "a stem has 8 characters: [2:9] is [2:8]",
+        "return 0 :: *": "_clip_no's ValueError branch: a stem's 6 digits always parse",
+        "if d.get(\"clip\") != c.stem[:8]: :: `8` -> `9`": "a stem has 8 characters",
+        # q == lo or q == hi is a clip here: `q in in_dir` already holds
+        "if q in in_dir or (lo is not None and lo < q < hi): :: `lo < q < hi` -> `(lo <= q < hi)`":
+            "q == lo is in the folder",
+        "if q in in_dir or (lo is not None and lo < q < hi): :: `lo < q < hi` -> `(lo < q <= hi)`":
+            "q == hi is in the folder",
     },
     "pull": {
         "info = c.info() :: remove `info = c.info()`": "the same device's facts, asked again at the new baud",
