@@ -298,3 +298,11 @@ def test_the_last_entrys_newline_altered_is_not_a_torn_write(folder, junk):
     assert evidence.verify_dir(str(folder), ks).verdict == "FAILED"
     log.write_bytes(data[:-1])  # the newline alone missing: a torn write, explained
     assert evidence.verify_dir(str(folder), ks).verdict == "VERIFIED"
+
+
+def test_an_empty_folder_says_so(tmp_path, capsys):
+    # e.g. the wrong folder given: not just "no audit log"
+    code, out = verify(capsys, tmp_path)
+    assert code == 1
+    assert "%s: no clips and no audit log in this folder" % tmp_path in out
+    assert "no audit log (AUDIT.LOG) in the folder" in out
