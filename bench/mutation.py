@@ -398,8 +398,11 @@ class Module:
 
 def run_tests(tests, timeout, extra=()):
     """(passed, seconds). A run past `timeout` counts as failed (killed)."""
-    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "--timeout", str(int(timeout)),
-           "-o", "addopts="] + list(extra) + list(tests)
+    # The project's addopts stay in force: they keep the pytest-embedded
+    # plugin out, whose multiprocessing manager (pytest_embedded/plugin.py)
+    # hung at session end under load when `-o addopts=` let it load.
+    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "--timeout", str(int(timeout))] \
+        + list(extra) + list(tests)
     t0 = time.monotonic()
     p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                          start_new_session=True)
