@@ -58,7 +58,9 @@ class Target:
 MODULES = {
     "ring": Target("firmware/ring.py", ["tests/test_ring.py", "tests/test_recorder.py"]),
     "recorder": Target("firmware/recorder.py", ["tests/test_recorder.py", "tests/test_recover.py",
-                                                 "tests/test_audit.py", "tests/test_clip_avi.py"]),
+                                                 "tests/test_audit.py", "tests/test_clip_avi.py",
+                                                 # pre-roll thinning and the GC before a press
+                                                 "tests/test_thinning_clip.py", "tests/test_press_phase.py"]),
     "recover": Target("firmware/recover.py", [
         "tests/test_recover.py", "tests/test_audit.py",
         # the one place recovery runs on VfsFat, whose files buffer writes
@@ -117,6 +119,13 @@ EQUIVALENT = {
         "if span > 0: :: `0` -> `1`": "frames are at least 1000/fps ms apart, never 1 ms",
         'fps = (self.info.get("settings") or {}).get("fps") or 10 :: `10` -> `11`':
             "settings are validated: fps is always set",
+        "if self.backlog > self.backlog_peak: :: `self.backlog > self.backlog_peak` -> "
+        "`(self.backlog >= self.backlog_peak)`": "equal: the peak is set to the value it has",
+        "done += 1 :: `1` -> `2`": "step()'s count is only tested against 0 (app.py: `if not rec.step(...)`)",
+        # gap >= 2*iv - iv//8 is missed >= 1 for missed = (gap + iv//8) // iv - 1:
+        # the first test only spares the division, `missed > 0` decides
+        "if gap >= 2 * iv - iv // 8: :: `8` -> `7`": "a wider first test: missed is 0 for the gaps it adds",
+        "if missed > 0: :: `0` -> `(-1)`": "missed >= 1 whenever the test before it passed",
         "return 1000000 // fps :: `1000000` -> `1000001`":
             "1000001 = 101 * 9901: for every fps setting (1-30) 1000001 // fps == 1000000 // fps",
     },

@@ -345,10 +345,15 @@ def one_of_each():
 clip(one_of_each)
 out = {"done": rec.clips_done, "full": full}
 for name in rec.clips_done:
-    out[name] = json.load(open("clips/%s.JSON" % name))["dropped"]
+    meta = json.load(open("clips/%s.JSON" % name))
+    out[name] = meta["dropped"]
+    out[name + " backlog"] = [meta["writer"]["backlog_peak_bytes"], meta["frames"]]
 print(json.dumps(out))
 """, heapsize=BOARD_HEAP)
     assert out["done"] == ["BC000001", "BC000002"] and out["full"] > 0
+    # the stalled writer's backlog peaked at every frame of the clip (1504 bytes each)
+    peak, frames = out["BC000001 backlog"]
+    assert peak == frames * 1504
     assert out["BC000001"] == {"ring_full": out["full"], "bad_frame": 0, "too_large": 0, "late_capture": 0}
     assert out["BC000002"] == {"ring_full": 0, "bad_frame": 1, "too_large": 1, "late_capture": 2}
 
@@ -359,3 +364,32 @@ def test_a_one_frame_clip_plays_at_the_set_frame_rate(run_mpy, jpeg_dir, tmp_pat
                        preroll_ms=0, fps=5)
     assert sc["frame_ms"] == [100] and sc["frames"] == 1
     assert avi.problems == [] and avi.header_frames == 1 and avi.us_per_frame == 1000000 // 5
+
+
+def test_clip_names_continue_from_the_card_even_past_99999_or_with_no_card_at_boot(run_mpy, tmp_path):
+    out = run_mpy("""
+import json, os, button
+from recorder import Recorder, BUFFERING
+from ring import FrameRing
+def one_clip(d):
+    ring = FrameRing(65536, 64)
+    rec = Recorder(ring, d, 320, 240, 0, {"settings": {"fps": 5}})
+    if d not in os.listdir():
+        os.mkdir(d)   # the card is mounted after the recorder started
+    t = 1000
+    for i in range(6):
+        ring.push(b"\\xff\\xd8" + bytes(100) + b"\\xff\\xd9", t)
+        if i == 2:
+            rec.on_button(button.PRESS, t)
+            rec.on_button(button.RELEASE, t + 100)
+        rec.step(t, 64)
+        t += 200
+    rec.stop(t, "hold", t - 100)
+    while rec.state != BUFFERING:
+        rec.step(t, 64)
+    return rec.clips_done
+os.mkdir("big")
+open("big/BC100000.AVI", "w").close()
+print(json.dumps([one_clip("late"), one_clip("big")]))
+""", heapsize=BOARD_HEAP)
+    assert out == [["BC000001"], ["BC100001"]]
