@@ -3,14 +3,17 @@ record of it, on folders the firmware made on MicroPython that the 4-clip
 folder of tests/test_verify.py cannot show: a card swapped for another (the
 log begins after clips that are elsewhere), clips offloaded and deleted
 from the middle, a forked or copied chain, and a first clip that does not
-follow the clip the log says came before it."""
+follow the clip the log says came before it. Also the audit log's side of
+each clip (cut at or before the entry a clip was sealed after, that entry
+removed or altered), and manifests that carry no sequence number or a junk
+audit head."""
 import json
 import os
 import shutil
 
 import pytest
 
-from bodycam import cli, evidence, keys
+from bodycam import evidence, keys
 from conftest import make_jpeg
 from test_verify import BOARD, device, folder, line_of, mpy, verify  # noqa: F401 (fixtures)
 
@@ -316,7 +319,8 @@ def test_the_entry_a_clip_was_sealed_after_removed_or_altered_is_named(folder):
     lines = _log_lines(folder)
     n = _head_of(folder, "BC000002")
     (folder / "AUDIT.LOG").write_bytes(b"".join(x + b"\n" for i, x in enumerate(lines) if i != n))
-    assert ("BC000002", "audit entry %d, which this clip was sealed after, is not in the log" % n) in fails(report(folder))
+    assert ("BC000002", "audit entry %d, which this clip was sealed after, is not in the log" % n) \
+        in fails(report(folder))
     e = json.loads(lines[n])
     e["t"] += 1
     lines[n] = evidence._seal().canonical(e)
