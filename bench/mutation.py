@@ -58,7 +58,9 @@ class Target:
 MODULES = {
     "ring": Target("firmware/ring.py", ["tests/test_ring.py", "tests/test_recorder.py"]),
     "recorder": Target("firmware/recorder.py", ["tests/test_recorder.py", "tests/test_recover.py",
-                                                 "tests/test_audit.py", "tests/test_clip_avi.py"]),
+                                                 "tests/test_audit.py", "tests/test_clip_avi.py",
+                                                 # pre-roll thinning and the GC before a press
+                                                 "tests/test_thinning_clip.py", "tests/test_press_phase.py"]),
     "recover": Target("firmware/recover.py", [
         "tests/test_recover.py", "tests/test_audit.py",
         # the one place recovery runs on VfsFat, whose files buffer writes
@@ -69,10 +71,12 @@ MODULES = {
                                  "_field", "stem_of"),
                           note="the delete path: the X command and the hashes it checks"),
     "pull": Target("host/bodycam/offload/pull.py",
-                   ["tests/test_pull.py", "tests/test_pull_faults.py", "tests/test_pull_cli.py"],
+                   ["tests/test_pull_rules.py", "tests/test_pull.py", "tests/test_pull_faults.py",
+                    "tests/test_pull_cli.py"],
                    scope=("pull_all", "Puller", "_is_prefix", "_fsync_dir"),
                    note="all but describe(), the closing summary line"),
-    "evidence": Target("host/bodycam/evidence.py", ["tests/test_verify_keys.py", "tests/test_verify.py",
+    "evidence": Target("host/bodycam/evidence.py", ["tests/test_verify_chain.py", "tests/test_verify_keys.py",
+                                                     "tests/test_verify_unsigned.py", "tests/test_verify.py",
                                                      "tests/test_audit.py", "tests/test_pull.py"],
                        scope=("KeySet", "check_audit", "_looks_torn", "_parse_entry", "_span", "check_clip",
                               "verify_dir", "_check_chain", "_all_deleted", "_seq_name", "_clip_no",
@@ -115,6 +119,15 @@ EQUIVALENT = {
         "if span > 0: :: `0` -> `1`": "frames are at least 1000/fps ms apart, never 1 ms",
         'fps = (self.info.get("settings") or {}).get("fps") or 10 :: `10` -> `11`':
             "settings are validated: fps is always set",
+        "if self.backlog > self.backlog_peak: :: `self.backlog > self.backlog_peak` -> "
+        "`(self.backlog >= self.backlog_peak)`": "equal: the peak is set to the value it has",
+        "done += 1 :: `1` -> `2`": "step()'s count is only tested against 0 (app.py: `if not rec.step(...)`)",
+        # gap >= 2*iv - iv//8 is missed >= 1 for missed = (gap + iv//8) // iv - 1:
+        # the first test only spares the division, `missed > 0` decides
+        "if gap >= 2 * iv - iv // 8: :: `8` -> `7`": "a wider first test: missed is 0 for the gaps it adds",
+        "if missed > 0: :: `0` -> `(-1)`": "missed >= 1 whenever the test before it passed",
+        "return 1000000 // fps :: `1000000` -> `1000001`":
+            "1000001 = 101 * 9901: for every fps setting (1-30) 1000001 // fps == 1000000 // fps",
     },
     "recover": {
         'out.write(avi.header(start.get("width", 0), start.get("height", 0), 0, 0, 0, 0)) :: *':
@@ -145,9 +158,24 @@ EQUIVALENT = {
         "while j < len(text) and 48 <= text[j] <= 57: :: `48` -> `47`": "'/' never follows a number in JSON",
     },
     "evidence": {
-        "return False :: `return False` -> `return None`": "_looks_torn's callers only test its truth",
+        "return False :: `return False` -> `return None`":
+            "_looks_torn's and _all_deleted's callers only test the truth of the result",
         'if isinstance(head, dict) and isinstance(head.get("n"), int) and head["n"] >= 0: :: `0` -> `1`':
             "entry 0 is always the boot entry: no clip is sealed after it alone",
+        'if isinstance(head, dict) and isinstance(head.get("n"), int) and head["n"] >= 0: :: '
+        "`head[\"n\"] >= 0` -> `(head['n'] > 0)`": "as above",
+        # Clip stems are CLIP_RE's: "BC" and exactly 6 digits, upper-cased.
+        "if _clip_no(c.stem) < _clip_no(prev.stem): :: "
+        "`_clip_no(c.stem) < _clip_no(prev.stem)` -> `(_clip_no(c.stem) <= _clip_no(prev.stem))`":
+            "two stems never share a number",
+        "return int(stem[2:8]) :: `8` -> `9`": "a stem has 8 characters: [2:9] is [2:8]",
+        "return 0 :: *": "_clip_no's ValueError branch: a stem's 6 digits always parse",
+        "if d.get(\"clip\") != c.stem[:8]: :: `8` -> `9`": "a stem has 8 characters",
+        # q == lo or q == hi is a clip here: `q in in_dir` already holds
+        "if q in in_dir or (lo is not None and lo < q < hi): :: `lo < q < hi` -> `(lo <= q < hi)`":
+            "q == lo is in the folder",
+        "if q in in_dir or (lo is not None and lo < q < hi): :: `lo < q < hi` -> `(lo < q <= hi)`":
+            "q == hi is in the folder",
     },
     "pull": {
         "info = c.info() :: remove `info = c.info()`": "the same device's facts, asked again at the new baud",
@@ -379,8 +407,11 @@ class Module:
 
 def run_tests(tests, timeout, extra=()):
     """(passed, seconds). A run past `timeout` counts as failed (killed)."""
-    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "--timeout", str(int(timeout)),
-           "-o", "addopts="] + list(extra) + list(tests)
+    # The project's addopts stay in force: they keep the pytest-embedded
+    # plugin out, whose multiprocessing manager (pytest_embedded/plugin.py)
+    # hung at session end under load when `-o addopts=` let it load.
+    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "--timeout", str(int(timeout))] \
+        + list(extra) + list(tests)
     t0 = time.monotonic()
     p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                          start_new_session=True)

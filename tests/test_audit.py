@@ -97,6 +97,7 @@ def test_power_cut_mid_entry_verifies_up_to_the_last_whole_entry_then_boot_repai
     res, texts = findings(path)
     assert [f.level for f in res.findings] == ["note"]
     assert "verifies up to entry 7" in texts[0]
+    assert res.torn_total == len(torn) - last_start
     assert [e["n"] for e in res.entries] == list(range(8))
     # Next boot: the torn bytes are accounted for, never glued to a new entry.
     out = run_mpy(PRE + """
@@ -111,6 +112,7 @@ print(json.dumps([log.head()[0]]))
     assert "torn by a power cut" in texts[0] and "before entry 8" in texts[0]
     boot = res.entries[8]
     assert boot["k"] == "boot" and boot["torn"] == len(torn) - last_start + 1
+    assert res.torn_total == boot["torn"]
     assert [e["n"] for e in res.entries] == list(range(10))
 
 
@@ -151,6 +153,7 @@ print(json.dumps([a, b, log.head()[0], log.last_error]))
     assert [f.level for f in res.findings] == ["note"], texts
     last = res.entries[-1]
     assert last["d"] == {"after": 1} and last["lost"] == 1 and last["torn"] > 0
+    assert res.torn_total == last["torn"]  # the report's count of torn bytes
 
 
 def test_record_never_raises_and_refuses_floats_in_its_own_words(run_mpy, tmp_path):

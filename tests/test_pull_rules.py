@@ -7,7 +7,7 @@ import hashlib
 
 import pytest
 
-from bodycam.offload.client import LinkLost
+from bodycam.offload.client import DockError, LinkLost
 from bodycam.offload.pull import RECONNECTS, Puller
 
 
@@ -115,3 +115,37 @@ def test_an_audit_log_unlike_its_listing_is_reported_and_nothing_is_left(tmp_pat
     assert [e[0] for e in s["errors"]] == ["AUDIT.LOG"] and "ab" * 32 in s["errors"][0][1]
     assert dev.reads == 1  # a log that does not match is not fetched again and again
     assert list(tmp_path.iterdir()) == []  # no AUDIT.LOG that is not the device's, no .part
+
+
+class GrowingLog(Device):
+    """The camera writes audit entries while it is being offloaded: the log
+    grows between each listing and the read of it, `grows` times."""
+
+    def __init__(self, grows):
+        super().__init__({"AUDIT.LOG": b'{"n": 0}\n'})
+        self.grows = grows
+
+    def read_file(self, name, size, offset, sink, progress=None):
+        if self.grows:
+            self.grows -= 1
+            self.files[name] += b'{"n": %d}\n' % self.reads
+            self.reads += 1
+            # what firmware/dock.py answers (the client raises it as a DockError)
+            raise DockError("%s has %d bytes, not %d: list again" % (name, len(self.files[name]), size))
+        super().read_file(name, size, offset, sink, progress)
+
+
+def test_an_audit_log_that_grew_while_it_was_read_is_listed_again_and_pulled(tmp_path):
+    dev = GrowingLog(grows=2)
+    s = pull(dev, tmp_path)
+    assert s["errors"] == [] and s["pulled"] == ["AUDIT.LOG"]
+    assert (tmp_path / "AUDIT.LOG").read_bytes() == dev.files["AUDIT.LOG"] == b'{"n": 0}\n{"n": 0}\n{"n": 1}\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["AUDIT.LOG"]  # no .part of a failed try left
+
+
+def test_an_audit_log_that_keeps_growing_is_reported_after_three_tries(tmp_path):
+    dev = GrowingLog(grows=3)
+    s = pull(dev, tmp_path)
+    assert dev.reads == 3 and s["pulled"] == []
+    assert s["errors"] == [("AUDIT.LOG", "AUDIT.LOG has 36 bytes, not 27: list again")]
+    assert list(tmp_path.iterdir()) == []  # nothing, not even the empty .part of each try

@@ -1,5 +1,6 @@
 """Recorder on MicroPython under synthetic time: pre-roll, continuity across
 the pre-roll/live boundary, markers, stops, a writer that falls behind."""
+import datetime
 import json
 import os
 
@@ -254,3 +255,141 @@ out = {"press": t_press, "pushed": k.pushed_times}
     sc = sidecars(tmp_path)["BC000001"]
     first = min(t for t in out["pushed"] if t >= out["press"])
     assert sc["frame_ms"][0] == first - out["press"] and sc["preroll_frames"] == 0
+
+
+def test_a_clip_pressed_with_the_clock_set_is_timed_in_utc_from_the_press(kit, tmp_path):
+    out = kit("""
+k.run_for(2000)
+t_set = k.now()
+k.hal.clock.set_utc_ms(1750000000000)
+k.run_for(1000)
+t_press = k.press(200)
+k.run_for(1000)
+k.press(3200)
+k.finish()
+out = {"set": t_set, "press": t_press}
+""")
+    clock = sidecars(tmp_path)["BC000001"]["clock"]
+    at = datetime.datetime.fromtimestamp((1750000000000 + out["press"] - out["set"]) / 1000, datetime.timezone.utc)
+    assert out["press"] - out["set"] == 1000
+    assert clock["set"] is True and clock["press_utc"] == at.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    assert clock["press_ticks_ms"] == out["press"]
+
+
+def recorded(run_mpy, jpeg_dir, tmp_path, times, press_t, stop_t, preroll_ms, fps, bad=()):
+    """One clip from the real recorder and ring with chosen capture times
+    (evkit.timed_clip): a frame at each time, a bad (non-JPEG) one at each
+    time in `bad`, the press at press_t (may fall between frames), the stop
+    at stop_t. Returns (sidecar, AVI report)."""
+    name = run_mpy("""
+import os, json, evkit
+from hal_virtual import load_frames
+os.mkdir("clips")
+print(json.dumps(evkit.timed_clip("clips", load_frames(%r), %r, %d, %d, %d, %d, %r)))
+""" % (str(jpeg_dir), list(times), press_t, stop_t, preroll_ms, fps, list(bad)), heapsize=BOARD_HEAP)
+    base = tmp_path / "clips" / name
+    return json.loads((tmp_path / "clips" / (name + ".JSON")).read_text()), read_avi(str(base) + ".AVI")
+
+
+def test_without_preroll_a_press_between_frames_starts_at_the_next_frame(run_mpy, jpeg_dir, tmp_path):
+    # The frame 1 ms before the press was captured before it: not part of a
+    # clip without pre-roll.
+    times = list(range(1000, 4001, 200))
+    sc, _ = recorded(run_mpy, jpeg_dir, tmp_path, times, press_t=2001, stop_t=3000, preroll_ms=0, fps=5)
+    assert sc["frame_ms"] == [t - 2001 for t in times if 2001 <= t <= 3000]
+    assert sc["preroll_frames"] == 0
+
+
+def test_each_clip_counts_only_the_frames_dropped_while_it_was_recorded(run_mpy, tmp_path):
+    # The ring's drop counters run from boot: a clip's sidecar counts from
+    # its start. Before the second clip: ring-full drops (the first clip's
+    # writer stalled), bad and too-large frames and a capture stall while
+    # buffering; in it, one of each (but ring full).
+    out = run_mpy("""
+import json, os, button
+from recorder import Recorder, BUFFERING
+from ring import FrameRing
+os.mkdir("clips")
+ring = FrameRing(65536, 64)
+info = {"board": "t", "firmware": "0", "settings": {"framesize": "QVGA", "fps": 5, "preroll_s": 1}}
+rec = Recorder(ring, "clips", 320, 240, 1000, info)
+T = [1000]
+def frame(kind="ok", write=True, late_ms=0):
+    T[0] += late_ms
+    t = T[0]
+    rec.captured(t)
+    ring.push({"ok": b"\\xff\\xd8" + bytes(1500) + b"\\xff\\xd9", "bad": b"\\xff\\xd8bad",
+               "big": b"\\xff\\xd8" + bytes(100000) + b"\\xff\\xd9"}[kind], t)
+    if write:
+        rec.step(t, 64)
+    T[0] += 200
+def clip(during):
+    rec.on_button(button.PRESS, T[0] - 100)
+    rec.on_button(button.RELEASE, T[0])
+    during()
+    rec.stop(T[0], "hold", T[0] - 100)
+    while rec.state != BUFFERING:
+        rec.step(T[0], 64)
+for i in range(10):
+    frame()
+def stalled():
+    for i in range(80):
+        frame(write=False)   # the writer is stalled: the ring fills
+clip(stalled)
+full = ring.dropped_full
+frame("bad"); frame("bad"); frame("big"); frame(late_ms=1000)
+for i in range(10):
+    frame()
+def one_of_each():
+    frame(); frame("bad"); frame("big"); frame(late_ms=400); frame()
+clip(one_of_each)
+out = {"done": rec.clips_done, "full": full}
+for name in rec.clips_done:
+    meta = json.load(open("clips/%s.JSON" % name))
+    out[name] = meta["dropped"]
+    out[name + " backlog"] = [meta["writer"]["backlog_peak_bytes"], meta["frames"]]
+print(json.dumps(out))
+""", heapsize=BOARD_HEAP)
+    assert out["done"] == ["BC000001", "BC000002"] and out["full"] > 0
+    # the stalled writer's backlog peaked at every frame of the clip (1504 bytes each)
+    peak, frames = out["BC000001 backlog"]
+    assert peak == frames * 1504
+    assert out["BC000001"] == {"ring_full": out["full"], "bad_frame": 0, "too_large": 0, "late_capture": 0}
+    assert out["BC000002"] == {"ring_full": 0, "bad_frame": 1, "too_large": 1, "late_capture": 2}
+
+
+def test_a_one_frame_clip_plays_at_the_set_frame_rate(run_mpy, jpeg_dir, tmp_path):
+    # One frame has no interval to measure: the AVI takes 1/fps.
+    sc, avi = recorded(run_mpy, jpeg_dir, tmp_path, [1000, 1200, 1400, 1600, 1800], press_t=1500, stop_t=1600,
+                       preroll_ms=0, fps=5)
+    assert sc["frame_ms"] == [100] and sc["frames"] == 1
+    assert avi.problems == [] and avi.header_frames == 1 and avi.us_per_frame == 1000000 // 5
+
+
+def test_clip_names_continue_from_the_card_even_past_99999_or_with_no_card_at_boot(run_mpy, tmp_path):
+    out = run_mpy("""
+import json, os, button
+from recorder import Recorder, BUFFERING
+from ring import FrameRing
+def one_clip(d):
+    ring = FrameRing(65536, 64)
+    rec = Recorder(ring, d, 320, 240, 0, {"settings": {"fps": 5}})
+    if d not in os.listdir():
+        os.mkdir(d)   # the card is mounted after the recorder started
+    t = 1000
+    for i in range(6):
+        ring.push(b"\\xff\\xd8" + bytes(100) + b"\\xff\\xd9", t)
+        if i == 2:
+            rec.on_button(button.PRESS, t)
+            rec.on_button(button.RELEASE, t + 100)
+        rec.step(t, 64)
+        t += 200
+    rec.stop(t, "hold", t - 100)
+    while rec.state != BUFFERING:
+        rec.step(t, 64)
+    return rec.clips_done
+os.mkdir("big")
+open("big/BC100000.AVI", "w").close()
+print(json.dumps([one_clip("late"), one_clip("big")]))
+""", heapsize=BOARD_HEAP)
+    assert out == [["BC000001"], ["BC100001"]]

@@ -82,8 +82,10 @@ def flip(path, offset, bit=0):
 def test_untouched_folder_verifies(folder, capsys):
     code, out = verify(capsys, folder)
     assert code == 0, out
+    kid = json.loads((folder / "BC000001.JSON").read_bytes())["key_id"]
     for n in range(1, 5):
         assert line_of(out, "BC%06d" % n).split()[1:4] == ["seq", str(n), "ok"]
+        assert line_of(out, "BC%06d" % n).endswith("signed (key %s)" % kid)
     assert line_of(out, "AUDIT.LOG").split()[1] == "ok"
     assert "verdict: VERIFIED: 4 clip(s) and the audit log" in out
     rep = json.loads(verify(capsys, folder, "--json")[1])
@@ -261,7 +263,8 @@ print(json.dumps(k.rec.state))   # recording: then the power goes
     assert mpy(BOOT % (BOARD, str(frames)) + "print(json.dumps(k.app.recovered))\n", work)[0][0] == "BC000005"
     code, out = verify(capsys, folder)
     assert code == 0, out
-    assert "recording BC000005 was cut off by a power loss" in out and "rebuilt from its whole frames" in out
+    assert ("note: recording BC000005 was cut off by a power loss (found at boot (UTC unknown)); it was rebuilt "
+            "from its whole frames and sealed") in out
     assert line_of(out, "BC000005").split()[1:4] == ["seq", "5", "ok"]
     # check explains it too, and the clock record says the time was lost
     assert cli.main(["check", str(folder / "BC000005")]) == 0
@@ -297,3 +300,23 @@ def test_the_last_entrys_newline_altered_is_not_a_torn_write(folder, junk):
     assert evidence.verify_dir(str(folder), ks).verdict == "FAILED"
     log.write_bytes(data[:-1])  # the newline alone missing: a torn write, explained
     assert evidence.verify_dir(str(folder), ks).verdict == "VERIFIED"
+
+
+def test_an_empty_folder_says_so(tmp_path, capsys):
+    # e.g. the wrong folder given: not just "no audit log"
+    code, out = verify(capsys, tmp_path)
+    assert code == 1
+    assert "%s: no clips and no audit log in this folder" % tmp_path in out
+    assert "no audit log (AUDIT.LOG) in the folder" in out
+
+
+def test_a_manifest_holding_a_value_the_device_never_writes_is_named(folder, capsys):
+    # canonical JSON (firmware/seal.py) refuses floats: the manifest's hash
+    # and HMAC cannot be computed, which is a finding, not a crash
+    js = folder / "BC000003.JSON"
+    meta = json.loads(js.read_bytes())
+    meta["frames"] = float(meta["frames"])
+    js.write_bytes(json.dumps(meta, ensure_ascii=False).encode())
+    code, out = verify(capsys, folder)
+    assert code == 1
+    assert "the manifest holds values the device never writes (" in line_of(out, "BC000003")

@@ -18,3 +18,4 @@ def test_an_unsigned_clip_of_a_device_the_keyring_does_not_know_is_unverified(fo
     code, out = verify(capsys, folder, "--key", other)
     assert code == 1
     assert "not signed (the device had no key when it recorded this)" in line_of(out, "BC000004")
+    assert "UNSIGNED" in line_of(out, "BC000004") and "UNSIGNED" not in line_of(out, "BC000003")

@@ -349,7 +349,12 @@ class Puller:
         part = self._part_path(e)
         if os.path.exists(part):
             os.remove(part)  # a log grows: never resume an old one
-        got, _ = self._download(e, part)
+        try:
+            got, _ = self._download(e, part)
+        except Exception:
+            if os.path.exists(part):
+                os.remove(part)  # never resumed (above): a failed read leaves nothing behind
+            raise
         if got != e["sha256"]:
             os.remove(part)
             raise DockError("%s: downloaded SHA-256 %s, device lists %s" % (name, got, e["sha256"]))
