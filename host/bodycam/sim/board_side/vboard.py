@@ -334,7 +334,7 @@ def boot():
     rom = vfs.VfsPosix(info["rom"])
     chip = vfs.VfsPosix(info["chip"])
     import vboard_costs  # storage and CPU costs in board time (before the host's / goes)
-    bt, cpu = vboard_costs.attach(link, info, SensorCamera)
+    bt, cpu = vboard_costs.attach(link, info, SensorCamera, ReplUart)
     vfs.umount("/")  # from here on the board sees only its own storage
     fc = info.get("flash_cost")
     part = FlashPartition(flash, info["vfs_offset"], info["vfs_size"], Costs(fc, bt, cpu) if fc or cpu else None)

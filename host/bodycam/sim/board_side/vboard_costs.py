@@ -192,11 +192,15 @@ class Report:
         self.link.send(d)
 
 
-def attach(link, info, camera_cls):
+def attach(link, info, camera_cls, uart_cls=None):
     """Set up this boot's costs from the simulator's hello: returns
     (BoardTime, Cpu or None). With a CPU cost, the HAL's entry points (the
-    clock, sleeping, the camera) are bracketed so the firmware's own CPU
-    time in between is what gets charged."""
+    clock, sleeping, the camera, the REPL UART's stand-in for
+    uart_stdout_tx_strn and its waits) are bracketed so the firmware's own
+    CPU time in between is what gets charged: the stand-ins' pty writes and
+    polls are the UART driver's and FreeRTOS's work on the chip, and billed
+    as the firmware's Python they made the dock stream at a fifth of the
+    line rate (bench/offload.py: 0.20-0.26 at 115200)."""
     bt = BoardTime(link._sm)
     cpu = None
     cls = type(link)
@@ -204,7 +208,11 @@ def attach(link, info, camera_cls):
         cpu = Cpu(bt, info["cpu_scale"])
         cls.ticks_ms = _bracket(cpu, cls.ticks_ms)
         cls.sleep_ms = _bracket(cpu, cls.sleep_ms)
+        cls.sleep_until_us = _bracket(cpu, cls.sleep_until_us)
         camera_cls.capture = _bracket(cpu, camera_cls.capture)
+        if uart_cls is not None:
+            uart_cls.write = _bracket(cpu, uart_cls.write)
+            uart_cls.sleep_us = _bracket(cpu, uart_cls.sleep_us)
     report = Report(link, bt, cpu)
     sleep = cls.sleep_ms
 
