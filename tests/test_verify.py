@@ -27,15 +27,11 @@ def mpy(code, cwd):
 
 
 @pytest.fixture(scope="module")
-def device(tmp_path_factory):
+def device(tmp_path_factory, qvga_dir):
     """A device provisioned by the host that recorded 4 clips. Returns
     (device work dir, keyring path, key)."""
-    from conftest import make_jpeg
     root = tmp_path_factory.mktemp("device")
-    frames = root / "frames"
-    frames.mkdir()
-    for i in range(6):
-        (frames / ("%03d.jpg" % i)).write_bytes(make_jpeg(i, size=(320, 240), busy=i * 20))
+    frames = qvga_dir
     ring = str(root / "keys.json")
     dev_id, key = keys.provision(board="ai-thinker-esp32-cam", keyring=ring)
     work = root / "work"

@@ -14,7 +14,6 @@ import shutil
 import pytest
 
 from bodycam import evidence, keys
-from conftest import make_jpeg
 from test_verify import BOARD, device, folder, line_of, mpy, verify  # noqa: F401 (fixtures)
 
 KIT = """
@@ -87,13 +86,10 @@ def _provisioned(root, ring):
 
 
 @pytest.fixture(scope="module")
-def cards(tmp_path_factory):
+def cards(tmp_path_factory, qvga_dir):
     """The device's work dir after HISTORY; returns (sd dir, keyring)."""
     root = tmp_path_factory.mktemp("cards")
-    frames = root / "frames"
-    frames.mkdir()
-    for i in range(6):
-        (frames / ("%03d.jpg" % i)).write_bytes(make_jpeg(i, size=(320, 240), busy=i * 20))
+    frames = qvga_dir
     ring = str(root / "keys.json")
     sd = root / "sd"
     sd.mkdir()
