@@ -165,7 +165,14 @@ class Sealer:
     """seal(meta) -> meta, called by the recorder before each sidecar is
     written. State (last sequence number and manifest hash, last clock
     sync) lives in a small file on the internal flash, written atomically,
-    so the chain continues across reboots and clips offloaded and deleted."""
+    so the chain continues across reboots and clips offloaded and deleted.
+
+    The state is saved before the sidecar is written, so a power cut in
+    between leaves a sequence number spent on a manifest that never reached
+    the card. Recovery then reseals that same clip: it gets the same
+    sequence number and links to the manifest before it (kept as "prev"),
+    and the audit entry names the manifest it replaces, so the chain has no
+    gap and the replacement is on record."""
 
     def __init__(self, state_path, key=None, device=None, audit=None):
         self.path = state_path
@@ -177,6 +184,8 @@ class Sealer:
         self.last_seq = s.get("seq", 0)
         self.last_manifest = s.get("manifest_sha256", GENESIS)
         self.last_clip_number = s.get("clip_number", 0)
+        self.last_clip = s.get("clip")  # the clip sealed last, e.g. "BC000007"
+        self.prev = s.get("prev")  # {"seq", "manifest_sha256"} before it
         self.sync = s.get("sync")  # {"utc", "offset_ms", "source"} or None
         self.sync_ticks = None  # ticks of a sync made since this boot
 
@@ -188,11 +197,20 @@ class Sealer:
         self._save()
 
     def __call__(self, meta):
-        seq = self.last_seq + 1
+        stem = (meta.get("clip") or "")[:8]
+        replaces = None
+        if meta.get("recovered") and stem and stem == self.last_clip and self.prev:
+            # Sealed once already, but its sidecar never reached the card.
+            seq = self.last_seq
+            prev = self.prev["manifest_sha256"]
+            replaces = self.last_manifest
+        else:
+            seq = self.last_seq + 1
+            prev = self.last_manifest
         meta["device"] = self.device
         meta["key_id"] = self.key_id
         meta["seq"] = seq
-        meta["prev_manifest_sha256"] = self.last_manifest
+        meta["prev_manifest_sha256"] = prev
         c = meta.get("clock") or {}
         sync = self.sync or {}
         c["ever_set"] = bool(sync) or bool(c.get("set"))
@@ -223,8 +241,11 @@ class Sealer:
             if self.audit is not None:
                 self.audit.record("error", {"what": "cannot seal %s: %s" % (meta.get("clip"), str(e)[:200])})
             return meta
+        if replaces is None:
+            self.prev = {"seq": self.last_seq, "manifest_sha256": self.last_manifest}
         self.last_seq = seq
         self.last_manifest = digest
+        self.last_clip = stem
         self.last_clip_number = max(self.last_clip_number, _clip_number(meta.get("clip")))
         try:
             self._save()
@@ -234,8 +255,11 @@ class Sealer:
             if self.audit is not None:
                 self.audit.record("error", {"what": "cannot save %s: %s" % (self.path, e)})
         if self.audit is not None:
-            self.audit.record("seal", {"clip": (meta.get("clip") or "")[:8], "seq": seq,
-                                       "manifest_sha256": digest, "avi_sha256": meta.get("avi_sha256")})
+            d = {"clip": stem, "seq": seq, "manifest_sha256": digest, "avi_sha256": meta.get("avi_sha256")}
+            if replaces is not None:
+                d["replaces_manifest_sha256"] = replaces
+                d["why"] = "the first sidecar never reached the card (power cut while finishing); resealed after recovery"
+            self.audit.record("seal", d)
         return meta
 
     def chain_state(self):
@@ -243,7 +267,8 @@ class Sealer:
 
     def _save(self):
         _save_state(self.path, {"seq": self.last_seq, "manifest_sha256": self.last_manifest,
-                                "clip_number": self.last_clip_number, "sync": self.sync})
+                                "clip_number": self.last_clip_number, "sync": self.sync,
+                                "clip": self.last_clip, "prev": self.prev})
 
 
 def _tdiff(a, b):

@@ -262,8 +262,10 @@ print(json.dumps([clip(k)]))
     assert fails(rep) == [
         ("BC000004", "the audit log sealed a different manifest for seq 4: the manifest was replaced"),
         ("BC000004", "the audit log sealed seq 4 as BC000005, not BC000004"),
-        ("chain", "BC000004, BC000005 all claim sequence number 4: a forked or copied chain")]
-    assert len(rep.findings) == 1 and rep.notes == []
+        ("chain", "BC000004, BC000005 all claim sequence number 4: a forked or copied chain"),
+        ("chain", "the audit log seals seq 4 twice (BC000004, then BC000005) without the later entry naming "
+                  "the manifest it replaces: a forked chain")]
+    assert len(rep.findings) == 2 and rep.notes == []
 
 
 def test_a_copied_clip_is_named(folder, capsys):

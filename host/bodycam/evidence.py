@@ -476,6 +476,31 @@ def _audit_seals(rep):
     return out
 
 
+def _check_reseals(rep):
+    # A sequence number sealed twice is honest only as the device's reseal:
+    # the same clip, recovered after a power cut took its first sidecar, the
+    # later entry naming the manifest it replaces (firmware/seal.py).
+    first = {}
+    for e in rep.audit.of_kind("seal"):
+        d = e.get("d") or {}
+        q = d.get("seq")
+        if not isinstance(q, int):
+            continue
+        if q not in first:
+            first[q] = d
+            continue
+        was = first[q]
+        if d.get("clip") == was.get("clip") and d.get("replaces_manifest_sha256") == was.get("manifest_sha256"):
+            rep.notes.append("%s (seq %d) was sealed twice: its first sidecar never reached the card (a power cut "
+                             "while it was being finished), so it was rebuilt from its frames and resealed; the "
+                             "audit log records both manifests" % (d.get("clip"), q))
+        else:
+            rep.findings.append(Finding("chain", "the audit log seals seq %d twice (%s, then %s) without the "
+                                                 "later entry naming the manifest it replaces: a forked chain"
+                                        % (q, was.get("clip"), d.get("clip"))))
+        first[q] = d
+
+
 def _deleted_shas(audit):
     return {(e.get("d") or {}).get("sha256") for e in audit.of_kind("delete")}
 
@@ -483,6 +508,7 @@ def _deleted_shas(audit):
 def _cross_check(rep):
     a = rep.audit
     seals = _audit_seals(rep)
+    _check_reseals(rep)
     deleted = _deleted_shas(a)
     in_dir = {c.seq: c for c in rep.clips if c.seq is not None}
     last_n = a.entries[-1]["n"] if a.entries else -1
