@@ -23,6 +23,7 @@ from bodycam.sim import cpu as cpumodel
 BOARD_PART = """
 import gc, json, vboard
 ticks_ms = vboard.LINK.ticks_ms  # pystone times itself with this: board time
+vboard.LINK.cpu.firmware(True)  # charge this REPL code as the firmware's (the model leaves the REPL free)
 gc.collect()
 ms, stones = pystones(%d)
 big = bytearray(3 * 1024 * 1024)

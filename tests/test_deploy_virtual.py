@@ -34,13 +34,10 @@ def keyring(tmp_path, monkeypatch):
     return path
 
 
-@pytest.mark.xfail(strict=False, reason="open bug (2026-12-01): the second deploy's dock did not answer info within "
-                   "6 s after the reboot, in CI and 3 of 4 local runs; also once with the session-start app.py, so "
-                   "the cause is not found; docs/virtual-board.md 'Open bug: deploy'")
 def test_flash_deploy_record_from_blank(tmp_path, keyring, monkeypatch):
     image, offset = merged_image("esp32")
     (tmp_path / "fw.bin").write_bytes(image)
-    # host CPU: deploy's boot checks wait a fixed few seconds for the firmware (see docs/virtual-board.md)
+    # the esp32 CPU model: boots, the clock's save to littlefs and the REPL as the chip pays them
     with VirtualBoard(board=BOARD, state_dir=str(tmp_path / "state"), cpu="esp32") as vb:
         flash_file = vb.store.flash_path
         assert flash_bytes(flash_file, 0, 0x10000 + len(image)) == b"\xff" * (0x10000 + len(image))

@@ -154,6 +154,9 @@ def stale_files(files, listing):
 
 # --- the board's clock -------------------------------------------------------
 
+CLOCK_WAIT_S = 15.0
+
+
 def set_clock(port, now=time.time):
     """Set the running firmware's clock to the host's UTC through its dock
     (the `T` command `bodycam pull` uses too): the firmware logs the change
@@ -164,9 +167,12 @@ def set_clock(port, now=time.time):
     dock = DockClient(port)
     try:
         dock.connect(total=15.0)
-        r = dock.set_clock(int(now() * 1000))
+        # The clock's sync is saved to the littlefs flash, where a small
+        # file's write takes 0.2-4 s on an ESP32 (joltwallet/esp_littlefs
+        # #17) while the firmware boots: wait for it as long as connect does.
+        r = dock.set_clock(int(now() * 1000), total=CLOCK_WAIT_S)
         t0 = now()
-        info = dock.info()
+        info = dock.info(total=CLOCK_WAIT_S)
         t1 = now()
     except DockError as e:
         raise DeployError("the firmware is up but its dock did not take the clock: %s" % e)

@@ -169,8 +169,8 @@ class DockClient:
                             "protocol")
         return self.info()
 
-    def info(self):
-        self.info_cache = self.call("I")
+    def info(self, total=6.0):
+        self.info_cache = self.call("I", total=total)
         return self.info_cache
 
     def list(self):
@@ -190,10 +190,10 @@ class DockClient:
     def delete(self, name, sha256):
         return self.call("X", name, sha256, resend=2.0, total=180.0)
 
-    def set_clock(self, unix_ms=None):
+    def set_clock(self, unix_ms=None, total=6.0):
         if unix_ms is None:
             unix_ms = int(time.time() * 1000)
-        return self.call("T", unix_ms)
+        return self.call("T", unix_ms, total=total)
 
     # --- line speed -----------------------------------------------------------
     def set_baud(self, baud):

@@ -31,7 +31,7 @@ from bodycam.resources import board_side_dir, firmware_dir, shared
 from bodycam.sim.clock import BoardClock
 from bodycam.sim.control import Control
 from bodycam.sim.costs import DEFAULT_CARD, FLASH, card_profile
-from bodycam.sim.cpu import DEFAULT_CPU, check_cpu, cpu_scale
+from bodycam.sim.cpu import DEFAULT_CPU, bookkeeping, check_cpu, cpu_scale
 from bodycam.sim.errors import SimError
 from bodycam.sim.portserver import PortServer
 from bodycam.sim.sensor import Sensor
@@ -395,6 +395,7 @@ class VirtualBoard:
             # the "host" card too), board us per host CPU us
             "card": self.card_cost, "flash_cost": FLASH if self.card_cost else None,
             "cpu_scale": self.cpu_scale,
+            "cpu_calibration": bookkeeping() if self.cpu_scale else None,
         }
 
     def _rtc_now(self):

@@ -66,6 +66,29 @@ def host_pystones(loops=5000, runs=5):
     return _cache[key]
 
 
+_CALIBRATE = """
+import sys, json
+sys.path.insert(0, %r)
+import vboard_costs
+print(json.dumps(vboard_costs.calibrate()))
+"""
+
+
+def bookkeeping():
+    """What the board side's own CPU-model bookkeeping costs on this host
+    (a HAL call's clock reads, a block op's framing, a hold's sleep), in
+    host ns: measured once per process, at length, on the same unix port
+    (board_side/vboard_costs.py), so each boot can leave it out exactly."""
+    if "bookkeeping" not in _cache:
+        here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "board_side")
+        out = subprocess.run([upy.micropython_exe(), "-c", _CALIBRATE % here], capture_output=True, text=True,
+                             timeout=120)
+        if out.returncode != 0:
+            raise SimError("could not measure the CPU model's bookkeeping: %s" % out.stderr.strip()[-500:])
+        _cache["bookkeeping"] = json.loads(out.stdout.strip().splitlines()[-1])
+    return _cache["bookkeeping"]
+
+
 def cpu_scale(name):
     """Board us per host CPU us for cpu `name` (None: no CPU cost, "host")."""
     check_cpu(name)

@@ -10,10 +10,13 @@
 # the hold keeps the write, as a card that had taken the data would.
 
 
+from time import ticks_us as _ticks_us
+
+
 class Costs:
     """Charges block-device ops: bt.spend(board_us) holds the chip busy;
-    cpu (or None) brackets the op so the firmware's CPU time before it is
-    charged and the op's own host time is not."""
+    cpu (or None) times the op so its own host time is not charged as the
+    firmware's CPU (vboard_costs.Cpu.io_begin/io_end)."""
 
     def __init__(self, cost, bt, cpu=None):
         self.c = cost  # None: the op is free (the "host" card), only the CPU bracket counts
@@ -35,16 +38,16 @@ class Costs:
         self._rnd = (self._rnd * 1103515245 + 12345) & 0x7FFFFFFF
         return every // 2 + self._rnd % every  # mean `every`
 
-    def enter(self):
-        if self.cpu:
-            self.cpu.enter()
-
-    def leave(self, us):
+    def leave(self, us, t0):
+        """The op that began at wall ticks_us t0 is done: hold the chip for
+        its us, and tell the CPU model how long the op's own Python took."""
         self.ops += 1
         self.busy_us += us
-        self.bt.spend(us)
+        bt = self.bt
+        h0, s0 = bt.holds, bt.slept_us
+        bt.spend(us)
         if self.cpu:
-            self.cpu.leave()
+            self.cpu.io_end(t0, h0, s0)
 
     def sd_write(self, nbytes):
         c = self.c
@@ -102,22 +105,20 @@ class CardImage:
         self.costs = costs
 
     def readblocks(self, n, buf):
+        t0 = _ticks_us()  # first: the op's whole Python is the virtual board's
         c = self.costs
-        if c:
-            c.enter()
         self.f.seek(n * self.SECTOR)
         self.f.readinto(buf)
         if c:
-            c.leave(c.sd_read(len(buf)))
+            c.leave(c.sd_read(len(buf)), t0)
 
     def writeblocks(self, n, buf):
+        t0 = _ticks_us()
         c = self.costs
-        if c:
-            c.enter()
         self.f.seek(n * self.SECTOR)
         self.f.write(buf)
         if c:
-            c.leave(c.sd_write(len(buf)))
+            c.leave(c.sd_write(len(buf)), t0)
 
     def ioctl(self, op, arg):
         if op == 4:  # block count
@@ -173,22 +174,20 @@ class FlashPartition:
         self.costs = costs  # flash chip timings (erase, page program, read), or None
 
     def readblocks(self, n, buf, off=0):
+        t0 = _ticks_us()
         c = self.costs
-        if c:
-            c.enter()
         self.f.seek(self.offset + n * self.BLOCK + off)
         self.f.readinto(buf)
         if c:
-            c.leave(c.flash_read(len(buf)))
+            c.leave(c.flash_read(len(buf)), t0)
 
     def writeblocks(self, n, buf, off=None):
         if off is None:  # simple protocol: erase the blocks, then program
             for i in range(len(buf) // self.BLOCK):
                 self.ioctl(6, n + i)
             off = 0
+        t0 = _ticks_us()
         c = self.costs
-        if c:
-            c.enter()
         pos = self.offset + n * self.BLOCK + off
         self.f.seek(pos)
         old = self.f.read(len(buf))
@@ -197,7 +196,7 @@ class FlashPartition:
         self.f.seek(pos)
         self.f.write((a & b).to_bytes(len(buf), "little"))
         if c:
-            c.leave(c.flash_program(len(buf)))
+            c.leave(c.flash_program(len(buf)), t0)
 
     def ioctl(self, op, arg):
         if op == 4:
@@ -205,12 +204,11 @@ class FlashPartition:
         if op == 5:
             return self.BLOCK
         if op == 6:  # erase one block
+            t0 = _ticks_us()
             c = self.costs
-            if c:
-                c.enter()
             self.f.seek(self.offset + arg * self.BLOCK)
             self.f.write(self._erased)
             if c:
-                c.leave(c.flash_erase())
+                c.leave(c.flash_erase(), t0)
             return 0
         return 0

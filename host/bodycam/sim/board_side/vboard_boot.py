@@ -35,7 +35,15 @@ def _start(g):
             sys.print_exception(e)
     if link.mode == "run":
         # A main.py deployed to the flash wins over the built-in firmware.
-        _run("/main.py" if _exists("/main.py") else "/rom/main.py", g)
+        # The esp32 CPU model charges the firmware's time, not the REPL's.
+        cpu = getattr(link, "cpu", None)
+        if cpu is not None:
+            cpu.firmware(True)
+        try:
+            _run("/main.py" if _exists("/main.py") else "/rom/main.py", g)
+        finally:
+            if cpu is not None:
+                cpu.firmware(False)
 
 
 if __name__ == "__main__":
