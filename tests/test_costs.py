@@ -228,3 +228,24 @@ print(json.dumps({"calls": calls, "ops": ops, "own": own}))
     assert out["calls"] < 15000000, out
     assert out["ops"] < 10000000, out
     assert 1500000 < out["own"] < 2500000, out  # 20 ms x 100, less the 20 ms it took
+
+
+def test_the_board_clock_agrees_with_the_simulators_on_the_first_boot_of_a_run(monkeypatch):
+    # The CPU model's calibration (bookkeeping(), ~3 s once per run) was
+    # measured inside the hello reply, after the reply had taken the board
+    # time: the first board of every run booted 3 s x speed behind the
+    # simulator's clock, so a button edge sent "now" reached the firmware
+    # ~30 s of board time late at speed 10 (a tap was missed).
+    from bodycam.offload.client import DockClient
+    import serial
+    monkeypatch.setattr(cpu, "_cache", {})  # as in a fresh process
+    with VirtualBoard(state_dir=None, speed=10, card="host") as vb:
+        vb.wait_recording_ready()
+        port = serial.serial_for_url(vb.port_url, baudrate=115200, timeout=0.02)
+        try:
+            before = vb.clock.ms()
+            board = DockClient(port).connect(total=10)["clock"]["ticks_ms"]
+            after = vb.clock.ms()
+        finally:
+            port.close()
+    assert before - 200 <= board <= after + 200, (before, board, after)

@@ -72,6 +72,9 @@ class VirtualBoard:
         self.card_cost = card_profile(card)
         self.cpu = check_cpu(cpu)
         self.cpu_scale = cpu_scale(cpu)
+        # measured here, not in the hello: that reply carries the board's
+        # clock, and a 3 s measurement inside it set the board 3 s x speed behind
+        self.cpu_calibration = bookkeeping() if self.cpu_scale else None
         self.costs = None  # the board's last cost report: board us spent on storage and CPU
         if not isinstance(speed, (int, float)) or not 0 < speed <= MAX_SPEED:
             raise SimError("speed must be more than 0 and at most %d, not %r" % (MAX_SPEED, speed))
@@ -395,7 +398,7 @@ class VirtualBoard:
             # the "host" card too), board us per host CPU us
             "card": self.card_cost, "flash_cost": FLASH if self.card_cost else None,
             "cpu_scale": self.cpu_scale,
-            "cpu_calibration": bookkeeping() if self.cpu_scale else None,
+            "cpu_calibration": self.cpu_calibration,
         }
 
     def _rtc_now(self):

@@ -82,33 +82,31 @@ class Cpu:
     is the firmware's.
 
     The CPU clock (/proc/self/schedstat) costs ~3 us a read and moves only
-    at the kernel's scheduler ticks and context switches, so one interval
-    reads 0 or a whole tick (~1-4 ms); only sums over many are right. So:
-      - each HAL call's own bracket (its clock reads, the wrapper) is
-        measured at boot over CALIBRATE probes and taken off, through a
-        signed carry: a tick that arrives pays the overhead owed;
+    at scheduler ticks and context switches: one interval reads 0 or a
+    whole tick (~1-4 ms); only sums over many are right. So:
+      - a HAL call's own bracket (its clock reads, the wrapper) is measured
+        at length once per simulator run (calibrate()) and taken off
+        through a signed carry: a tick that arrives pays the overhead owed;
       - block-device ops (thousands of 128-byte reads per littlefs file
-        write) do not read the CPU clock: io_end() times the op from its
-        first statement with the cheap wall clock (its file access does not block), less
-        its holds (their CPU measured at boot), plus its Python framing
-        (measured at boot), and that is taken off the next charge.
-    With the clock read at every op and no calibration (as before), each
-    op billed ~6-10 us of the bracket's own work, ~0.5-1 ms of board time
-    at the pystone scale: saving a 200-byte state file on the littlefs
-    flash cost 2-6 s of board time, and the dock's clock command outlived
-    deploy's 6 s wait.
+        write) do not read the CPU clock: io_end() times each from its
+        first statement with the cheap wall clock (its file access does
+        not block), less its holds' sleeps, plus its framing and its holds'
+        CPU (both calibrated), and that is taken off the next charge.
+    Before, the clock was read at every op with no usable calibration:
+    each op billed ~6-10 us of this bookkeeping, 0.5-1 ms of board time at
+    the pystone scale, and one 200-byte state file saved on the littlefs
+    flash cost 2-6 s of board time.
 
     Only the firmware (main.py, from its start until it returns to the
     REPL) is charged: vboard_boot calls firmware(True/False) around it.
     At the REPL the unix port's work is mostly reading the pty a byte per
     read() (its mp_hal_stdin_rx_chr), which is the UART driver's job on the
-    chip, not MicroPython's: charged at the pystone scale, each 2 KB chunk
-    of a deploy cost 1-2 s of board time and mpremote timed out ("timeout
-    waiting for first EOF reception"). The ESP32's raw REPL keeps up with
-    115200 baud, so its time there is left unmodelled (counted in repl_us;
-    storage the REPL's code uses is still charged by vboard_bdev). An
-    earlier rule (away from the HAL >= 250 ms means at the REPL) failed as
-    soon as the REPL's code wrote a file: every block write is a HAL call.
+    chip: charged at the pystone scale, each 2 KB chunk of a deploy cost
+    1-2 s of board time and mpremote timed out ("timeout waiting for first
+    EOF reception"). The ESP32's raw REPL keeps up with 115200 baud, so its
+    time there is left unmodelled; storage the REPL's code uses is still
+    charged. (An earlier rule, "away from the HAL for 250 ms means at the
+    REPL", failed as soon as the REPL's code wrote a file.)
     """
 
     def __init__(self, board_time, cpu_scale, calibration=None):
@@ -122,7 +120,6 @@ class Cpu:
         self.running = False  # the firmware (main.py) runs; False at the REPL
         self.carry_ns = 0  # host CPU ns not charged yet (negative: overhead owed)
         self.io_ns = 0  # host CPU ns of block-device ops since the last charge
-        self.io_t0 = self.io_slept0 = self.io_holds0 = 0
         self.overhead_ns = 0  # a HAL call's own bracket
         self.io_frame_ns = 0  # a block-device op's Python around its timed part
         self.hold_ns = 0  # a hold's sleep (the syscall, the switch back)
