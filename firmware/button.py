@@ -16,7 +16,8 @@
 # Gestures: PRESS as soon as a press is stable, RELEASE with how long it was
 # held, HOLD once a press has stayed down, with no bounce at all, for hold_ms.
 # Any bounce restarts the hold timer, so a bounce storm never reads as a
-# deliberate hold. A button already down at boot is ignored until released.
+# deliberate hold. A button already down at boot (when attach() runs) is
+# ignored until released; a press any time after attach() counts.
 import array
 
 NONE = 0
@@ -79,6 +80,15 @@ class Button:
             r += 1
 
     def attach(self, pin):
+        """Take the pin's level now as the start (a button already down is
+        ignored until released) and queue every edge from here on. Edges
+        between this and the loop's first poll (boot can take seconds: the
+        recovery of a cut clip, mounting the card) are presses like any
+        other; dropping them lost a press made as the camera came up."""
+        self.raw = pin.value() == self.active
+        self.raw_t = self._ticks()
+        self.armed = not self.raw
+        self.started = True
         pin.irq(handler=self.irq, trigger=3)  # Pin.IRQ_FALLING | Pin.IRQ_RISING
 
     def poll(self, now, level):

@@ -51,6 +51,18 @@ def test_button_held_at_boot_is_ignored_until_released(run_mpy):
     assert ev == [("press", 12000, 0), ("release", 12300, 300)]
 
 
+def test_a_tap_while_the_camera_boots_counts(run_mpy):
+    # attached at 0; the loop's first poll comes at 5 s (recovering a cut
+    # clip, mounting the card): the tap at 3 s is a press with its own times
+    ev = events(run_mpy, [(3000, 0), (3150, 1)], 7000, first_poll=5000)
+    assert ev == [("press", 3000, 0), ("release", 3150, 150)]
+
+
+def test_a_button_down_at_attach_released_during_boot_is_ignored_then_counts(run_mpy):
+    ev = events(run_mpy, [(1000, 1), (3000, 0), (3150, 1)], 7000, start_level=0, first_poll=5000)
+    assert ev == [("press", 3000, 0), ("release", 3150, 150)]
+
+
 def test_lost_irqs_are_recovered_from_the_pin_level(run_mpy):
     # the soft-IRQ queue dropped everything: the level alone still gives the
     # press (timed at the poll that saw it)

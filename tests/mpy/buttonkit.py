@@ -17,8 +17,10 @@ class Pin:
         return self.level
 
 
-def run(script, end, period=200, start_level=1, hold_ms=3000, deliver_irq=True):
-    """script: list of (t_ms, level) edges. Returns [(name, t, held_ms)]."""
+def run(script, end, period=200, start_level=1, hold_ms=3000, deliver_irq=True, first_poll=0):
+    """script: list of (t_ms, level) edges. Returns [(name, t, held_ms)].
+    The button is attached at 0 and the loop polls from first_poll on (the
+    boot's work in between)."""
     now = [0]
     b = button.Button(lambda: now[0], hold_ms=hold_ms)
     pin = Pin(start_level)
@@ -39,6 +41,9 @@ def run(script, end, period=200, start_level=1, hold_ms=3000, deliver_irq=True):
                     pin.handler(pin)
             i += 1
         now[0] = t
+        if t < first_poll:
+            t += period
+            continue
         while True:
             ev = b.poll(t, pin.level)
             if not ev:
