@@ -45,9 +45,10 @@ class Costs:
         self.busy_us += us
         bt = self.bt
         h0, s0 = bt.holds, bt.slept_us
-        bt.spend(us)
-        if self.cpu:
-            self.cpu.io_end(t0, h0, s0)
+        cpu = self.cpu
+        bt.spend(us, cpu is None or cpu.io_hold())
+        if cpu:
+            cpu.io_end(t0, h0, s0)
 
     def sd_write(self, nbytes):
         c = self.c

@@ -33,28 +33,39 @@ class BoardTime:
         self.due = None  # wall ticks_us until which the chip is busy
         self.spent_us = 0  # board us charged so far (storage and CPU)
         self.held_us = 0  # wall us this process was held for them
+        self.owed_us = 0  # board us spent but not yet placed (block ops: see Cpu.io_hold)
         self.holds = 0  # sleeps that held it...
         self.slept_us = 0  # ...and the wall us they really took
 
-    def spend(self, board_us):
-        """The chip is busy for board_us more (after what is already owed)."""
+    def spend(self, board_us, hold=True):
+        """The chip is busy for board_us more (after what is already owed).
+        hold=False: owed, and placed after whatever runs until the next
+        settle() (the firmware cannot tell: it sees board time only
+        through the HAL)."""
         if board_us <= 0:
             return
         self.spent_us += board_us
+        if hold:
+            self._place(board_us)
+            self.settle()
+        else:
+            self.owed_us += board_us
+
+    def _place(self, board_us):
         now = _ticks_us()
         due = self.due
         if due is None or _diff(due, now) < -CREDIT_US:
             due = now
-        due = _add(due, board_us * 1000 // self.sm)
-        self.due = due
-        self.settle(now)
+        self.due = _add(due, board_us * 1000 // self.sm)
 
-    def settle(self, now=None):
+    def settle(self):
         """Hold until everything owed has passed (a short remainder is kept)."""
+        if self.owed_us:
+            us, self.owed_us = self.owed_us, 0
+            self._place(us)
         if self.due is None:
             return
-        if now is None:
-            now = _ticks_us()
+        now = _ticks_us()
         left = _diff(self.due, now)
         if left >= MIN_SLEEP_US:
             time.sleep_us(left)
@@ -188,6 +199,16 @@ class Cpu:
             v = v * 10 + c - 48
         return v
 
+    def io_hold(self):
+        """Whether a block op holds the chip at once (False: its cost is
+        owed and held inside the next HAL call). The firmware sees board
+        time only through the HAL, so it cannot tell; but a sleep's own CPU
+        (~25-60 us of host time, varying with the host's load) inside the
+        op would be billed x100 as the firmware's: ~5 ms of board time per
+        SD sector, a 4 KB writer step 40 ms slower. At the REPL and inside
+        a HAL call the op holds at once."""
+        return not self.running or self.depth > 0
+
     def io_end(self, t0, holds0, slept0):
         """A block-device op that began at wall ticks_us t0 is done (holds0
         and slept0: the board time's counts before its hold)."""
@@ -209,10 +230,12 @@ class Cpu:
         self.io_ns = 0
         if used_ns <= 0:
             self.carry_ns = max(used_ns, -CARRY_FLOOR_NS)
+            self.bt.settle()  # the block ops' holds, owed (see io_hold)
             return
         self.carry_ns = 0
         if not self.running:
             self.repl_us += used_ns // 1000
+            self.bt.settle()
             return
         board_us = used_ns * self.scale_milli // 1000000
         # the work already took some wall time: charge only the rest
@@ -220,6 +243,8 @@ class Cpu:
         if board_us > real_us:
             self.charged_us += board_us - real_us
             self.bt.spend(board_us - real_us)
+        else:
+            self.bt.settle()
 
     def leave(self):
         self.depth -= 1
