@@ -101,8 +101,10 @@ class Cpu:
       - block-device ops (thousands of 128-byte reads per littlefs file
         write) do not read the CPU clock: io_end() times each from its
         first statement with the cheap wall clock (its file access does
-        not block), less its holds' sleeps, plus its framing and its holds'
-        CPU (both calibrated), and that is taken off the next charge.
+        not block), plus its framing (calibrated), and that is taken off
+        the next charge. While the firmware runs, an op's hold is owed and
+        held inside the next HAL call (io_hold()), so no sleep's own CPU
+        falls between two clock reads.
     Before, the clock was read at every op with no usable calibration:
     each op billed ~6-10 us of this bookkeeping, 0.5-1 ms of board time at
     the pystone scale, and one 200-byte state file saved on the littlefs
