@@ -90,6 +90,12 @@ FILE_OVERHEAD = 1.1
 # The writer shares the loop with capture: it may use this much of the
 # card's rate for the recording to be sustained with room to drain a backlog.
 SUSTAIN_SHARE = 0.8
+# While the pre-roll goes to the card the writer runs back to back (firmware/
+# app.py shares each frame interval with the capture): measured on the
+# virtual board (bench/press.py, esp32 CPU, 2026-12-01) the pre-roll took
+# 1.10-1.12x the card's own time for its bytes on the fast, typical and
+# slow cards, i.e. FILE_OVERHEAD at ~97 % of the card's time.
+PREROLL_SHARE = 0.97
 
 
 def storage_plan(board, p, card):
@@ -111,7 +117,7 @@ def storage_plan(board, p, card):
         return out
     out["sustains"] = need <= SUSTAIN_SHARE * rate
     out["load"] = round(need / rate, 3)
-    out["preroll_to_card_s"] = round(pre * FILE_OVERHEAD / (SUSTAIN_SHARE * rate), 2)
+    out["preroll_to_card_s"] = round(pre * FILE_OVERHEAD / (PREROLL_SHARE * rate), 2)
     out["preroll_target_s"] = round(pre / float(rate) + 0.5, 2)
     # until the writer has caught up with live frames too (the ring holds them meanwhile)
     spare = SUSTAIN_SHARE * rate - need
