@@ -313,6 +313,11 @@ class DockRig:
         self.up.stop()
         if self.tcp is not None:
             self.tcp.close()
+        # The reader must be gone before its fd is closed: one still in
+        # select() or about to os.read() would read whatever reuses the fd
+        # number next (it once took the first 57 bytes of the next test's
+        # subprocess stdout: tests/test_plan.py after test_noisy_link.py).
+        self.reader.join(timeout=5)
         for fd in (self.master, self.slave):
             try:
                 os.close(fd)
