@@ -230,23 +230,17 @@ class Cpu:
             return
         used_ns = self.carry_ns + used_ns - self.overhead_ns - self.io_ns
         self.io_ns = 0
-        if used_ns <= 0:
-            self.carry_ns = max(used_ns, -CARRY_FLOOR_NS)
-            self.bt.settle()  # the block ops' holds, owed (see io_hold)
-            return
-        self.carry_ns = 0
-        if not self.running:
+        self.carry_ns = min(0, max(used_ns, -CARRY_FLOOR_NS))
+        if used_ns > 0 and not self.running:
             self.repl_us += used_ns // 1000
-            self.bt.settle()
-            return
-        board_us = used_ns * self.scale_milli // 1000000
-        # the work already took some wall time: charge only the rest
-        real_us = used_ns * self.bt.sm // 1000000
-        if board_us > real_us:
-            self.charged_us += board_us - real_us
-            self.bt.spend(board_us - real_us)
-        else:
-            self.bt.settle()
+        elif used_ns > 0:
+            board_us = used_ns * self.scale_milli // 1000000
+            # the work already took some wall time: charge only the rest
+            real_us = used_ns * self.bt.sm // 1000000
+            if board_us > real_us:
+                self.charged_us += board_us - real_us
+                self.bt.spend(board_us - real_us, hold=False)
+        self.bt.settle()  # this charge and the block ops' holds owed (see io_hold)
 
     def leave(self):
         self.depth -= 1
