@@ -33,7 +33,8 @@ import seal  # noqa: E402
 from recorder import BUFFERING, Recorder  # noqa: E402
 from ring import FrameRing  # noqa: E402
 
-from bodycam import evidence, timing  # noqa: E402
+from bodycam import timing
+from bodycam.evidence import verify  # noqa: E402
 
 
 def jpeg(size_bytes):
@@ -116,8 +117,8 @@ def main():
                                                   capture_output=True))
         t_plot, _ = best_of(lambda: subprocess.run([sys.executable, "-m", "bodycam", "check", base, "--plot", png],
                                                    capture_output=True))
-        ks = evidence.KeySet({seal.key_id(key): key})
-        t_verify, vrep = best_of(lambda: evidence.verify_dir(clips, ks))
+        ks = verify.KeySet({seal.key_id(key): key})
+        t_verify, vrep = best_of(lambda: verify.verify_dir(clips, ks))
         print(json.dumps({
             "frames": rep["frames"], "minutes": args.minutes, "fps": args.fps,
             "avi_bytes": os.path.getsize(base + ".AVI"), "sidecar_bytes": os.path.getsize(base + ".JSON"),

@@ -20,10 +20,10 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 
-from bodycam.deploying import deploy  # noqa: E402
+from bodycam.device.deploying import deploy  # noqa: E402
 from bodycam.boards import load_board  # noqa: E402
-from bodycam.device import Device  # noqa: E402
-from bodycam.flashing import flash  # noqa: E402
+from bodycam.device.repl import Device  # noqa: E402
+from bodycam.device.flashing import flash  # noqa: E402
 from bodycam.sim import VirtualBoard  # noqa: E402
 from test_romloader import app_image, merged_image  # noqa: E402
 

@@ -75,14 +75,14 @@ MODULES = {
                     "tests/test_pull_cli.py"],
                    scope=("pull_all", "Puller", "_is_prefix", "_fsync_dir"),
                    note="all but describe(), the closing summary line"),
-    "evidence": Target("host/bodycam/evidence.py", ["tests/test_verify_chain.py", "tests/test_verify_keys.py",
+    "evidence": Target("host/bodycam/evidence/verify.py", ["tests/test_verify_chain.py", "tests/test_verify_keys.py",
                                                      "tests/test_verify_unsigned.py", "tests/test_verify.py",
                                                      "tests/test_audit.py", "tests/test_pull.py"],
                        scope=("KeySet", "check_audit", "_looks_torn", "_parse_entry", "_span", "check_clip",
                               "verify_dir", "_check_chain", "_all_deleted", "_seq_name", "_clip_no",
                               "_audit_seals", "_deleted_shas", "_cross_check"),
                        note="the checks; not describe() and the report classes' text"),
-    "hashing": Target("host/bodycam/hashing.py", ["tests/test_pull.py", "tests/test_verify.py"]),
+    "hashing": Target("host/bodycam/evidence/hashing.py", ["tests/test_pull.py", "tests/test_verify.py"]),
 }
 
 # Mutants that cannot change behaviour, by module: "CODE :: MUTATION" -> why,

@@ -33,8 +33,8 @@ import sys
 import tempfile
 import time
 
-from bodycam import evidence
-from bodycam.avi_reader import read_avi
+from bodycam.evidence import verify
+from bodycam.evidence.avi_reader import read_avi
 from bodycam.sim import SimError, VirtualBoard
 
 PHASES = ("after_press", "recording", "finalizing", "offload")
@@ -176,7 +176,7 @@ def main(argv=None):
                 vb.copy_clip(n, final)
             with open(os.path.join(final, "AUDIT.LOG"), "wb") as f:
                 f.write(vb.read_sd_file("clips/AUDIT.LOG"))
-        rep = evidence.verify_dir(final, evidence.KeySet(checking=False))
+        rep = verify.verify_dir(final, verify.KeySet(checking=False))
         fails = [f.as_dict() for f in rep.all_findings() if f.level == "fail"]
     lost = [t["ms_lost"] for t in trials if t.get("ms_lost") is not None]
     uns = [t["ms_unsynced"] for t in trials if t.get("ms_unsynced") is not None]

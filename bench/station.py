@@ -173,7 +173,7 @@ def main():
         srv = start_moto(port)
         os.environ.update(aws_env_dict("http://127.0.0.1:%d" % port))
         boto3.client("s3").create_bucket(Bucket="bench-evidence", ObjectLockEnabledForBucket=True)
-        from bodycam.store import EvidenceStore
+        from bodycam.evidence.store import EvidenceStore
         store = EvidenceStore("s3://bench-evidence/station", retain_days=1)
 
     host = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--host-boards"] + states,

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from bodycam import upy
+from bodycam.device import upy
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MPY_HELPERS = os.path.join(HERE, "mpy")

@@ -3,7 +3,7 @@ key.json on the flash, the same key in the host keyring), recording
 clips, for the station tests and bench/station.py."""
 import contextlib
 
-from bodycam import keys
+from bodycam.evidence import keys
 from bodycam.boards import load_board
 from bodycam.sim import VirtualBoard
 from bodycam.sim.storage import StateDir

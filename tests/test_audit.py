@@ -1,5 +1,5 @@
 """The device's audit log (firmware/audit.py on MicroPython) and the host's
-check of it (bodycam.evidence.check_audit): the hash chain and MACs hold,
+check of it (bodycam.evidence.verify.check_audit): the hash chain and MACs hold,
 any edit, removal or reordering is named, and a power cut (or a failed
 write) mid-entry loses only that entry."""
 import hashlib
@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from bodycam import evidence
+from bodycam.evidence import verify
 from bodycam.resources import shared
 
 KEY = bytes(range(100, 132))
@@ -30,7 +30,7 @@ def open_log(key=KEY):
 
 
 def keyset(key=KEY):
-    return evidence.KeySet({shared("seal").key_id(key): key}, ["bc-a"])
+    return verify.KeySet({shared("seal").key_id(key): key}, ["bc-a"])
 
 
 def write_log(run_mpy, tmp_path, n=12, key="KEY"):
@@ -48,7 +48,7 @@ print(1)
 
 
 def findings(path, keys=None, level=None):
-    res = evidence.check_audit(str(path), keys or keyset())
+    res = verify.check_audit(str(path), keys or keyset())
     return res, [f.text for f in res.findings if level is None or f.level == level]
 
 
@@ -189,7 +189,7 @@ def test_edited_entry_is_named_by_its_mac_and_the_chain(run_mpy, tmp_path):
     assert any("entry 5's MAC is wrong" in t for t in texts)
     assert any("entry 6 does not chain" in t for t in texts)
     # without the key, the chain alone still names where it broke
-    _, texts = findings(path, evidence.KeySet(checking=False), level="fail")
+    _, texts = findings(path, verify.KeySet(checking=False), level="fail")
     assert texts == ["entry 6 does not chain to the entry before it (its 'prev' hash differs): an entry before "
                      "it was altered, removed or reordered"]
 
@@ -235,17 +235,17 @@ def test_cut_tail_that_ends_in_a_newline_or_holds_a_whole_entry_is_altered(run_m
 
 def test_wrong_key_and_missing_key(run_mpy, tmp_path):
     path = write_log(run_mpy, tmp_path, n=2)
-    _, texts = findings(path, evidence.KeySet({KID: b"\1" * 32}), level="fail")
+    _, texts = findings(path, verify.KeySet({KID: b"\1" * 32}), level="fail")
     assert len(texts) == 3 and all("MAC is wrong" in t for t in texts)
-    res, _ = findings(path, evidence.KeySet())
+    res, _ = findings(path, verify.KeySet())
     assert [f.level for f in res.findings] == ["unverified"]
 
 
 def test_unsigned_log_of_a_device_the_keyring_knows_is_refused(run_mpy, tmp_path):
     path = write_log(run_mpy, tmp_path, n=2, key="None")
-    _, texts = findings(path, evidence.KeySet({}, ["bc-a"]), level="fail")
+    _, texts = findings(path, verify.KeySet({}, ["bc-a"]), level="fail")
     assert any("bc-a has a key in the keyring but this boot says it had none" in t for t in texts)
-    res, _ = findings(path, evidence.KeySet())
+    res, _ = findings(path, verify.KeySet())
     assert [f.level for f in res.findings] == ["unverified"]  # unsigned: said, not hidden
 
 
@@ -315,7 +315,7 @@ k = evkit.EvKit(%r, %r, {"framesize": "QVGA", "fps": 5, "preroll_s": 2})
 print(json.dumps(k.app.recovered))
 """ % (board, str(jpeg_dir)), cwd=tmp_path, heapsize=QVGA_HEAP)
     assert out and out[0][0] == "BC000001"
-    res, texts = findings(tmp_path / "sd" / "clips" / "AUDIT.LOG", evidence.KeySet({KID: KEY}, ["bc-test0001"]))
+    res, texts = findings(tmp_path / "sd" / "clips" / "AUDIT.LOG", verify.KeySet({KID: KEY}, ["bc-test0001"]))
     assert texts == []
     kinds = [e["k"] for e in res.entries]
     second_boot = kinds.index("boot", 1)
@@ -346,7 +346,7 @@ w.poll(13000)        # 10 s after the last entry
 print(json.dumps(n0))
 """, cwd=tmp_path)
     assert out == 0
-    res, _ = findings(tmp_path / "AUDIT.LOG", evidence.KeySet(checking=False))
+    res, _ = findings(tmp_path / "AUDIT.LOG", verify.KeySet(checking=False))
     assert [(e["k"], e["d"]) for e in res.entries] == [
         ("dropped", {"ring_full": 3, "bad_frame": 0, "too_large": 0}),
         ("dropped", {"ring_full": 0, "bad_frame": 1, "too_large": 0})]

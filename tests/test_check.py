@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from bodycam import cli, timing
-from bodycam.avi_reader import read_avi
+from bodycam.evidence.avi_reader import read_avi
 from bodycam.resources import boards_dir, shared
 from conftest import mpy_json
 

@@ -105,7 +105,7 @@ def test_code_sent_to_the_raw_repl_is_not_billed_as_the_firmwares_cpu_time():
     # pays the flash's program time (every block write is a HAL call: an
     # earlier rule that took 250 ms away from the HAL for "at the REPL"
     # billed this upload in full).
-    from bodycam.device import Device
+    from bodycam.device.repl import Device
 
     with VirtualBoard(state_dir=None, cpu="esp32") as vb:  # typical card, the flash's costs
         vb.wait_recording_ready()

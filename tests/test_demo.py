@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from bodycam import keys
+from bodycam.evidence import keys
 from bodycam.cli import main
 
 

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from bodycam import deploying
-from bodycam.deploying import DeployError
+from bodycam.device import deploying
+from bodycam.device.deploying import DeployError
 from bodycam.resources import shared
 
 
@@ -97,7 +97,7 @@ def test_boot_line_must_match_what_was_deployed():
 def test_no_board_gets_the_virtual_boards_modules(tmp_path):
     # firmware/ holds exactly what is deployed; the virtual board's own HAL
     # lives beside the simulator and is on its path like built-in modules.
-    from bodycam.deploying import firmware_files
+    from bodycam.device.deploying import firmware_files
     from bodycam.resources import board_side_dir
 
     files = firmware_files(None, str(tmp_path))

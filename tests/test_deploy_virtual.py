@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from bodycam import deploying
-from bodycam.device import Device
+from bodycam.device import deploying
+from bodycam.device.repl import Device
 from test_flash import bodycam
 from test_romloader import flash_bytes, merged_image
 
@@ -101,7 +101,7 @@ def test_flash_deploy_record_from_blank(tmp_path, keyring, monkeypatch):
         assert vb.read_flash_file("config.json") == cfg
 
         # A new pre-roll changes config.json only. The power goes while it is on its way...
-        from bodycam import device as device_module
+        from bodycam.device import repl as device_module
         monkeypatch.setattr(device_module, "READ_TIMEOUT_S", 1)  # how long a silent board is waited for
         real_put = Device.put
 
@@ -136,7 +136,7 @@ def test_flash_deploy_record_from_blank(tmp_path, keyring, monkeypatch):
 
 
 def test_wrong_chip_and_silent_board(tmp_path, monkeypatch):
-    from bodycam import device as device_module
+    from bodycam.device import repl as device_module
     monkeypatch.setattr(device_module, "ENTER_TIMEOUT_S", 2)  # how long a silent board is waited for
     image, _ = merged_image("esp32")
     (tmp_path / "fw.bin").write_bytes(image)

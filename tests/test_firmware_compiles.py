@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from bodycam import upy
+from bodycam.device import upy
 from bodycam.resources import board_side_dir, firmware_dir
 
 FILES = sorted(f for f in os.listdir(firmware_dir()) if f.endswith(".py"))

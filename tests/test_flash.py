@@ -12,7 +12,8 @@ from contextlib import redirect_stderr, redirect_stdout
 
 import pytest
 
-from bodycam import cli, fwimage
+from bodycam import cli
+from bodycam.device import fwimage
 from bodycam.boards import load_board
 from test_romloader import RomServer, flash_bytes, merged_image
 

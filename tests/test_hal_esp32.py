@@ -227,7 +227,7 @@ def test_main_boots_on_the_esp32_branch_and_prints_its_boot_line(run_mpy, tmp_pa
                                                       "fps": 20, "preroll_s": 5}))
     with open(tmp_path / "sd.img", "wb") as f:
         f.truncate(16 * MIB)
-    from bodycam import upy
+    from bodycam.device import upy
     script = tmp_path / "t_script.py"
     script.write_text(MAIN % {"frames": qvga_dir, "repo": REPO})
     p = upy.run_script(str(script), heapsize=6 * MIB, cwd=str(tmp_path),

@@ -155,7 +155,7 @@ def test_a_port_that_answers_but_is_not_bodycam_fails_clearly():
 def test_test_hooks_module_compiles_for_the_board(tmp_path, run_mpy):
     import os
 
-    from bodycam import upy
+    from bodycam.device import upy
     from bodycam.resources import firmware_dir
     src = os.path.join(firmware_dir(), "hooks", "testhooks.py")
     out = upy.compile_mpy(src, str(tmp_path / "testhooks.mpy"))

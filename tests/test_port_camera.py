@@ -10,7 +10,7 @@ import json
 import os
 
 
-from bodycam.avi_reader import read_avi
+from bodycam.evidence.avi_reader import read_avi
 from bodycam.resources import boards_dir
 
 BOARD = os.path.join(boards_dir(), "ai-thinker-esp32-cam.json")

@@ -6,7 +6,8 @@ import argparse
 import pytest
 from serial.tools.list_ports_common import ListPortInfo
 
-from bodycam import cli, cliargs, portfind
+from bodycam import cli, cliargs
+from bodycam.device import portfind
 
 
 def _adapter(dev, vid, pid, product):

@@ -1,10 +1,10 @@
-"""Finding the camera's port (bodycam.portfind) from what pyserial's
+"""Finding the camera's port (bodycam.device.portfind) from what pyserial's
 list_ports reports (real ListPortInfo objects, filled in as its Linux
 backend does for USB adapters), and --baud auto's table."""
 import pytest
 from serial.tools.list_ports_common import ListPortInfo
 
-from bodycam import portfind
+from bodycam.device import portfind
 
 
 def port(device, vid=None, pid=None, product=None, serial=None):

@@ -6,7 +6,8 @@ the power cut instead of calling the sidecar garbage."""
 import json
 import time
 
-from bodycam import evidence, timing
+from bodycam import timing
+from bodycam.evidence import verify
 from bodycam.sim import VirtualBoard
 
 
@@ -41,7 +42,7 @@ def test_cut_just_after_the_press_leaves_an_honest_sealed_clip(tmp_path):
     assert m["clock"]["press_ticks_ms"] is not None
     assert m["recovered"] is True and m["stop"]["reason"] == "power_loss"
     # verify: sealed and consistent (no key on this board: hashes and chain only)
-    rep = evidence.verify_dir(str(tmp_path / "out"), evidence.KeySet(checking=False))
+    rep = verify.verify_dir(str(tmp_path / "out"), verify.KeySet(checking=False))
     fails = [f.text for f in rep.all_findings() if f.level == "fail"]
     assert fails == [], fails
     # check: the pre-roll's loss is named, with its cause

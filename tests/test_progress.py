@@ -3,7 +3,7 @@ deploy, pull, station). On a terminal one line redrawn in place; in a pipe
 or a log a line per 10 % done, however big the job."""
 import io
 
-from bodycam import deploying
+from bodycam.device import deploying
 from bodycam.progress import Progress
 
 

@@ -92,7 +92,7 @@ def test_pull_from_a_tty_device_path(tmp_path):
     # host opens the slave /dev/pts/N the way it opens /dev/ttyUSB0.
     import pty
 
-    from bodycam import upy
+    from bodycam.device import upy
     from rig.offload import DEVICE_SCRIPT
     r = DockRig(str(tmp_path / "rig"), clips=[1, 0], paced=False, frame_busy=5, frame_size=(160, 120))
     r.stop_device()

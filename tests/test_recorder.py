@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from bodycam.avi_reader import read_avi
+from bodycam.evidence.avi_reader import read_avi
 
 # The MicroPython heap an AI-Thinker board has beside the camera buffers.
 BOARD_HEAP = 4194304 - 2 * (640 * 480 // 5)

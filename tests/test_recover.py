@@ -7,7 +7,7 @@ import struct
 import av
 import pytest
 
-from bodycam.avi_reader import read_avi
+from bodycam.evidence.avi_reader import read_avi
 from bodycam.resources import boards_dir
 
 BOARD = os.path.join(boards_dir(), "ai-thinker-esp32-cam.json")
@@ -49,7 +49,7 @@ def whole_chunks(avi_path):
 
 def assert_sound_avi(path, frame_ms, size=(640, 480)):
     """The rebuilt AVI is what a finished clip would be: an independent
-    reader (bodycam.avi_reader) finds no problem, and the header, rate and
+    reader (bodycam.evidence.avi_reader) finds no problem, and the header, rate and
     index describe exactly the frames in it."""
     rep = read_avi(str(path))
     assert rep.problems == [] and rep.index_problems == []

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from bodycam import evidence, keys
+from bodycam.evidence import keys, verify
 from conftest import MpyError
 from test_verify import BOARD, BOOT, mpy
 
@@ -65,8 +65,8 @@ def run_cut(work, frames, body, before=""):
 
 
 def report(work, ring):
-    ks = evidence.KeySet.from_keyring(keys.load_keyring(ring))
-    return evidence.verify_dir(str(work / "sd" / "clips"), ks)
+    ks = verify.KeySet.from_keyring(keys.load_keyring(ring))
+    return verify.verify_dir(str(work / "sd" / "clips"), ks)
 
 
 def sidecar(work, name):
@@ -99,7 +99,7 @@ def test_a_cut_while_finishing_reseals_the_clip_with_its_own_sequence_number(tmp
     metas = {n: sidecar(work, n) for n in ("BC000001", "BC000002", "BC000003", "BC000004")}
     assert [m["seq"] for m in metas.values()] == [1, 2, 3, 4]
     assert metas["BC000003"]["recovered"] is True
-    s = evidence._seal()
+    s = verify._seal()
     assert metas["BC000003"]["prev_manifest_sha256"] == s.manifest_sha256(metas["BC000002"])
     assert metas["BC000004"]["prev_manifest_sha256"] == s.manifest_sha256(metas["BC000003"])
     # the log: each reseal names the manifest it replaces; the last is the one on the card

@@ -13,7 +13,7 @@ from contextlib import redirect_stdout
 import esptool
 from esptool.bin_image import ESP32FirmwareImage, ESP32S3FirmwareImage, ImageSegment
 
-from bodycam.appimage import validate_app_image, validate_image_bytes
+from bodycam.device.appimage import validate_app_image, validate_image_bytes
 from bodycam.sim.romloader import (BANNERS, CHANGE_BAUDRATE, FLASH_BEGIN, FLASH_DATA, MEM_BEGIN,
                                    E_CHECKSUM, RomLoader, SlipDecoder, checksum, slip_encode)
 

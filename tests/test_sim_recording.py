@@ -9,7 +9,7 @@ import av  # a declared test dependency: missing, it must fail, not skip
 import pytest
 import serial
 
-from bodycam.avi_reader import read_avi
+from bodycam.evidence.avi_reader import read_avi
 from bodycam.sim import VirtualBoard
 
 

@@ -14,7 +14,7 @@ import pytest
 from bodycam.cli import main
 from bodycam.station import Station
 from bodycam.station.report import JsonLines, table_lines
-from bodycam.store import EvidenceStore
+from bodycam.evidence.store import EvidenceStore
 from s3server import aws_env, free_port, new_bucket, s3, s3_endpoint, start_server  # noqa: F401
 from stationkit import clip_bytes, on_card, provisioned_board, record
 
@@ -177,7 +177,7 @@ def test_camera_unplugged_mid_pull_resumes_when_plugged_back(tmp_path, keyring):
 
 
 def test_two_cameras_claiming_one_device_id_the_second_is_refused(tmp_path, keyring, capsys):
-    from bodycam import keys
+    from bodycam.evidence import keys
     _, key = keys.provision("bc-twin", keyring=keyring)
     stack, (a, b) = boards(tmp_path, keyring, ["bc-twin", "bc-twin"], key=key)
     with stack:
@@ -214,7 +214,7 @@ def test_camera_without_device_key_is_refused_and_keeps_its_clips(tmp_path):
 
 
 def test_no_port_and_no_adapter_says_what_to_check(tmp_path):
-    from bodycam.portfind import NoPortError
+    from bodycam.device.portfind import NoPortError
     with pytest.raises(NoPortError, match="cable.*driver.*bodycam sim"):
         Station(str(tmp_path / "out"), once=True, comports=lambda: []).run()
 

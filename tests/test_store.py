@@ -1,4 +1,4 @@
-"""The evidence store (bodycam.store) against a real S3 API server (moto's
+"""The evidence store (bodycam.evidence.store) against a real S3 API server (moto's
 server mode, tests/s3server.py): keys, SHA-256 checksums checked by the
 store, Object Lock COMPLIANCE retention confirmed from HeadObject,
 locked versions that cannot be deleted or replaced, the audit log kept as
@@ -12,8 +12,8 @@ import os
 import pytest
 from botocore.exceptions import ClientError
 
-from bodycam import store as storemod
-from bodycam.store import EvidenceStore, StoreConflict, StoreError, StoreRefused
+from bodycam.evidence import store as storemod
+from bodycam.evidence.store import EvidenceStore, StoreConflict, StoreError, StoreRefused
 from s3server import new_bucket, s3, s3_endpoint  # noqa: F401  (fixtures)
 
 

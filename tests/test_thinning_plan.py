@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from bodycam import deploying
-from bodycam.deploying import DeployError
+from bodycam.device import deploying
+from bodycam.device.deploying import DeployError
 from bodycam.resources import shared
 
 AI_THINKER_PSRAM = 4194304

@@ -1,5 +1,5 @@
 """bodycam verify on a folder the firmware recorded on MicroPython with a key
-provisioned by the host (bodycam.keys): an untouched folder verifies; a
+provisioned by the host (bodycam.evidence.keys): an untouched folder verifies; a
 flipped bit in an AVI, a sidecar or the audit log, a deleted clip and
 reordered clips are each detected and named; a power cut's torn entry and
 a clip recovered after a power loss are explained, not failed."""
@@ -10,7 +10,8 @@ import shutil
 
 import pytest
 
-from bodycam import cli, evidence, keys
+from bodycam import cli
+from bodycam.evidence import keys, verify
 from bodycam.resources import boards_dir, shared
 from conftest import mpy_json
 
@@ -58,7 +59,7 @@ def folder(device, tmp_path, monkeypatch):
     return dst / "sd" / "clips"
 
 
-def verify(capsys, *argv):
+def run_verify(capsys, *argv):
     code = cli.main(["verify"] + [str(a) for a in argv])
     out = capsys.readouterr()
     assert "Traceback" not in out.out + out.err
@@ -76,7 +77,7 @@ def flip(path, offset, bit=0):
 
 
 def test_untouched_folder_verifies(folder, capsys):
-    code, out = verify(capsys, folder)
+    code, out = run_verify(capsys, folder)
     assert code == 0, out
     kid = json.loads((folder / "BC000001.JSON").read_bytes())["key_id"]
     for n in range(1, 5):
@@ -84,14 +85,14 @@ def test_untouched_folder_verifies(folder, capsys):
         assert line_of(out, "BC%06d" % n).endswith("signed (key %s)" % kid)
     assert line_of(out, "AUDIT.LOG").split()[1] == "ok"
     assert "verdict: VERIFIED: 4 clip(s) and the audit log" in out
-    rep = json.loads(verify(capsys, folder, "--json")[1])
+    rep = json.loads(run_verify(capsys, folder, "--json")[1])
     assert rep["verdict"] == "VERIFIED" and [c["seq"] for c in rep["clips"]] == [1, 2, 3, 4]
 
 
 def test_flipped_bit_in_an_avi_is_named(folder, capsys):
     avi = folder / "BC000002.AVI"
     flip(avi, avi.stat().st_size // 2, 3)
-    code, out = verify(capsys, folder)
+    code, out = run_verify(capsys, folder)
     assert code == 1
     assert "FAIL" in line_of(out, "BC000002") and "the AVI's SHA-256 does not match the manifest" in out
     assert "FAIL" not in line_of(out, "BC000001") + line_of(out, "BC000003")
@@ -101,7 +102,7 @@ def test_flipped_bit_in_a_sidecar_is_named(folder, capsys):
     js = folder / "BC000003.JSON"
     data = js.read_bytes()
     flip(js, data.index(b'"frames": ') + 10)  # a digit of the frame count
-    code, out = verify(capsys, folder)
+    code, out = run_verify(capsys, folder)
     assert code == 1
     bad = line_of(out, "BC000003")
     assert "FAIL" in bad and "HMAC is wrong" in bad
@@ -115,7 +116,7 @@ def test_flipped_bit_in_an_audit_entry_is_named(folder, capsys):
     lines = log.read_bytes().split(b"\n")
     at = sum(len(x) + 1 for x in lines[:5]) + lines[5].index(b'"t":') + 5
     flip(log, at)
-    code, out = verify(capsys, folder)
+    code, out = run_verify(capsys, folder)
     assert code == 1
     bad = line_of(out, "AUDIT.LOG")
     assert "FAIL" in bad and "entry 5's MAC is wrong" in bad and "entry 6 does not chain" in bad
@@ -124,7 +125,7 @@ def test_flipped_bit_in_an_audit_entry_is_named(folder, capsys):
 def test_clip_deleted_from_the_middle_is_named(folder, capsys):
     for ext in ("AVI", "JSON"):
         (folder / ("BC000002." + ext)).unlink()
-    code, out = verify(capsys, folder)
+    code, out = run_verify(capsys, folder)
     assert code == 1
     assert "between BC000001 (seq 1) and BC000003 (seq 3): BC000002 (seq 2, sealed 2025-06-15T" in out
     assert "is missing" in out
@@ -136,7 +137,7 @@ def test_reordered_clips_are_named(folder, capsys):
         os.rename(folder / ("BC000002." + ext), folder / ("tmp." + ext))
         os.rename(folder / ("BC000003." + ext), folder / ("BC000002." + ext))
         os.rename(folder / ("tmp." + ext), folder / ("BC000003." + ext))
-    code, out = verify(capsys, folder)
+    code, out = run_verify(capsys, folder)
     assert code == 1
     assert "the manifest is for BC000003.AVI but the file is named BC000002.JSON" in out
     assert "the manifest is for BC000002.AVI but the file is named BC000003.JSON" in out
@@ -148,8 +149,8 @@ def test_any_single_altered_byte_is_detected(folder):
     """Flip one bit at a time across every file the device wrote (every byte
     of one sidecar and of the log's first and last entries, a random
     sample elsewhere): each one must fail the folder."""
-    ks = evidence.KeySet.from_keyring(keys.load_keyring(os.environ["BODYCAM_KEYRING"]))
-    assert evidence.verify_dir(str(folder), ks).verdict == "VERIFIED"
+    ks = verify.KeySet.from_keyring(keys.load_keyring(os.environ["BODYCAM_KEYRING"]))
+    assert verify.verify_dir(str(folder), ks).verdict == "VERIFIED"
     rng = random.Random(66)
     targets = []
     for p in sorted(folder.iterdir()):
@@ -170,7 +171,7 @@ def test_any_single_altered_byte_is_detected(folder):
         b = bytearray(orig)
         b[o] ^= 1 << rng.randrange(8)
         p.write_bytes(bytes(b))
-        if evidence.verify_dir(str(folder), ks).verdict != "FAILED":
+        if verify.verify_dir(str(folder), ks).verdict != "FAILED":
             undetected.append((p.name, o))
         p.write_bytes(orig)
     assert len(targets) > 3000 and undetected == []
@@ -179,18 +180,18 @@ def test_any_single_altered_byte_is_detected(folder):
 def test_keys_from_file_missing_key_and_no_key(folder, device, capsys, tmp_path, monkeypatch):
     work, _, ring, key = device
     monkeypatch.setenv("BODYCAM_KEYRING", str(tmp_path / "empty.json"))
-    code, out = verify(capsys, folder)
+    code, out = run_verify(capsys, folder)
     assert code == 1 and "UNVERIFIED" in out and "not in the keyring: pass --key FILE" in out
-    assert verify(capsys, folder, "--key", ring)[0] == 0
-    assert verify(capsys, folder, "--key", work / "key.json")[0] == 0
+    assert run_verify(capsys, folder, "--key", ring)[0] == 0
+    assert run_verify(capsys, folder, "--key", work / "key.json")[0] == 0
     (tmp_path / "k.hex").write_text(key.hex() + "\n")
-    assert verify(capsys, folder, "--key", tmp_path / "k.hex")[0] == 0
-    code, out = verify(capsys, folder, "--no-key")
+    assert run_verify(capsys, folder, "--key", tmp_path / "k.hex")[0] == 0
+    code, out = run_verify(capsys, folder, "--no-key")
     assert code == 0 and "signatures NOT checked" in out
     # another device's key does not verify these clips
     other = str(tmp_path / "other.json")
     keys.provision(keyring=other)
-    code, out = verify(capsys, folder, "--key", other)
+    code, out = run_verify(capsys, folder, "--key", other)
     assert code == 1 and "UNVERIFIED" in out
     (tmp_path / "bad.json").write_text("{nope")
     code = cli.main(["verify", str(folder), "--key", str(tmp_path / "bad.json")])
@@ -203,7 +204,7 @@ def test_stripped_signature_is_refused_for_a_device_the_keyring_knows(folder, ca
     meta["manifest_hmac"] = None
     meta["key_id"] = None
     js.write_bytes(json.dumps(meta, ensure_ascii=False).encode())
-    code, out = verify(capsys, folder)
+    code, out = run_verify(capsys, folder)
     assert code == 1 and "not signed, but device bc-" in line_of(out, "BC000004")
 
 
@@ -222,7 +223,7 @@ k.clip(preroll_ms=1500, live_ms=500)
 print(json.dumps(k.rec.clips_done))
 """, folder.parent.parent)
     assert out == ["BC000005"]  # not BC000001 again
-    code, text = verify(capsys, folder)
+    code, text = run_verify(capsys, folder)
     assert code == 0, text
     assert "BC000001 (seq 1) is not here: the device deleted it after it was offloaded" in text
     assert line_of(text, "BC000005").split()[1:4] == ["seq", "5", "ok"]
@@ -233,7 +234,7 @@ def test_power_cut_tearing_the_last_audit_entry_still_verifies(folder, capsys):
     data = log.read_bytes()
     last = data.rstrip(b"\n").rindex(b"\n") + 1
     log.write_bytes(data[:last + 40])
-    code, out = verify(capsys, folder)
+    code, out = run_verify(capsys, folder)
     assert code == 0, out
     assert "torn entry (power cut while it was written): the log verifies up to entry" in out
 
@@ -243,7 +244,7 @@ def test_log_cut_before_the_last_seal_is_detected(folder, capsys):
     lines = log.read_bytes().split(b"\n")
     seal_at = max(i for i, x in enumerate(lines) if b'"k":"seal"' in x)
     log.write_bytes(b"".join(x + b"\n" for x in lines[:seal_at - 1]))
-    code, out = verify(capsys, folder)
+    code, out = run_verify(capsys, folder)
     assert code == 1 and "the log was cut short" in line_of(out, "BC000004")
 
 
@@ -257,7 +258,7 @@ k.run_for(2500)
 print(json.dumps(k.rec.state))   # recording: then the power goes
 """, work) == 1
     assert mpy(BOOT % (BOARD, str(frames)) + "print(json.dumps(k.app.recovered))\n", work)[0][0] == "BC000005"
-    code, out = verify(capsys, folder)
+    code, out = run_verify(capsys, folder)
     assert code == 0, out
     assert ("note: recording BC000005 was cut off by a power loss (found at boot (UTC unknown)); it was rebuilt "
             "from its whole frames and sealed") in out
@@ -271,11 +272,11 @@ print(json.dumps(k.rec.state))   # recording: then the power goes
 
 def test_missing_sidecar_missing_log_and_stray_files(folder, capsys):
     (folder / "notes.txt").write_text("not evidence")
-    code, out = verify(capsys, folder)
+    code, out = run_verify(capsys, folder)
     assert code == 0 and "note: notes.txt: not a clip or the audit log" in out
     (folder / "BC000004.JSON").unlink()
     (folder / "AUDIT.LOG").unlink()
-    code, out = verify(capsys, folder)
+    code, out = run_verify(capsys, folder)
     assert code == 1
     assert "no manifest (BC000004.JSON is missing)" in line_of(out, "BC000004")
     assert "no audit log (AUDIT.LOG) in the folder" in out
@@ -288,19 +289,19 @@ def test_the_last_entrys_newline_altered_is_not_a_torn_write(folder, junk):
     # A power cut leaves a prefix of entry + newline; a whole entry followed
     # by anything else was altered (found by the single-byte sweep above:
     # the log's final newline turned into a printable byte read as "torn").
-    ks = evidence.KeySet.from_keyring(keys.load_keyring(os.environ["BODYCAM_KEYRING"]))
+    ks = verify.KeySet.from_keyring(keys.load_keyring(os.environ["BODYCAM_KEYRING"]))
     log = folder / "AUDIT.LOG"
     data = log.read_bytes()
     assert data.endswith(b"\n")
     log.write_bytes(data[:-1] + junk)
-    assert evidence.verify_dir(str(folder), ks).verdict == "FAILED"
+    assert verify.verify_dir(str(folder), ks).verdict == "FAILED"
     log.write_bytes(data[:-1])  # the newline alone missing: a torn write, explained
-    assert evidence.verify_dir(str(folder), ks).verdict == "VERIFIED"
+    assert verify.verify_dir(str(folder), ks).verdict == "VERIFIED"
 
 
 def test_an_empty_folder_says_so(tmp_path, capsys):
     # e.g. the wrong folder given: not just "no audit log"
-    code, out = verify(capsys, tmp_path)
+    code, out = run_verify(capsys, tmp_path)
     assert code == 1
     assert "%s: no clips and no audit log in this folder" % tmp_path in out
     assert "no audit log (AUDIT.LOG) in the folder" in out
@@ -313,6 +314,6 @@ def test_a_manifest_holding_a_value_the_device_never_writes_is_named(folder, cap
     meta = json.loads(js.read_bytes())
     meta["frames"] = float(meta["frames"])
     js.write_bytes(json.dumps(meta, ensure_ascii=False).encode())
-    code, out = verify(capsys, folder)
+    code, out = run_verify(capsys, folder)
     assert code == 1
     assert "the manifest holds values the device never writes (" in line_of(out, "BC000003")

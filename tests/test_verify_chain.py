@@ -13,8 +13,8 @@ import shutil
 
 import pytest
 
-from bodycam import evidence, keys
-from test_verify import BOARD, device, folder, line_of, mpy, verify  # noqa: F401 (fixtures)
+from bodycam.evidence import keys, verify
+from test_verify import BOARD, device, folder, line_of, mpy, run_verify  # noqa: F401 (fixtures)
 
 KIT = """
 import json, os, gc, evkit, evidence
@@ -118,8 +118,8 @@ def card(cards, tmp_path, monkeypatch):
 
 
 def report(path):
-    ks = evidence.KeySet.from_keyring(keys.load_keyring(os.environ["BODYCAM_KEYRING"]))
-    return evidence.verify_dir(str(path), ks)
+    ks = verify.KeySet.from_keyring(keys.load_keyring(os.environ["BODYCAM_KEYRING"]))
+    return verify.verify_dir(str(path), ks)
 
 
 def fails(rep):
@@ -136,7 +136,7 @@ def first_boot_chain(path):
 def test_a_card_whose_log_begins_after_clips_on_another_card_verifies(card, capsys):
     e = card("E")
     assert first_boot_chain(e)["seq"] == 8
-    code, out = verify(capsys, e)
+    code, out = run_verify(capsys, e)
     assert code == 0, out
     assert line_of(out, "BC000009").split()[1:4] == ["seq", "9", "ok"]
     assert "verdict: VERIFIED: 2 clip(s) and the audit log" in out
@@ -208,7 +208,7 @@ print(1)
 """ % (names,), work)
 
     delete("BC000002")
-    code, out = verify(capsys, folder)
+    code, out = run_verify(capsys, folder)
     assert code == 0, out
     assert [(f.subject, f.level) for f in report(folder).findings] == [("chain", "note")]
     assert ("note: chain: between BC000001 (seq 1) and BC000003 (seq 3): BC000002 (seq 2, sealed "
@@ -218,7 +218,7 @@ print(1)
     keep = {ext: (folder / ("BC000003." + ext)).read_bytes() for ext in ("AVI", "JSON")}
     for ext in keep:
         (folder / ("BC000003." + ext)).unlink()
-    code, out = verify(capsys, folder)
+    code, out = run_verify(capsys, folder)
     assert code == 1
     assert "chain: between BC000001 (seq 1) and BC000004 (seq 4): BC000002 (seq 2, sealed " in out
     assert "), BC000003 (seq 3, sealed " in out and out.count("are missing") == 1
@@ -227,12 +227,12 @@ print(1)
     for ext, data in keep.items():
         (folder / ("BC000003." + ext)).write_bytes(data)
     delete("BC000003")
-    code, out = verify(capsys, folder)
+    code, out = run_verify(capsys, folder)
     assert code == 0, out
     assert "not here: the audit log shows the device deleted them after offload" in out
     # without the audit log nothing shows that they were deleted
     (folder / "AUDIT.LOG").unlink()
-    code, out = verify(capsys, folder)
+    code, out = run_verify(capsys, folder)
     assert code == 1
     assert "chain: between BC000001 (seq 1) and BC000004 (seq 4): seq 2, seq 3 are missing" in out
 
@@ -246,14 +246,14 @@ def test_a_forked_chain_is_named(folder, device, capsys):
     three = json.loads((folder / "BC000003.JSON").read_bytes())
     state = json.loads((work / "evidence.json").read_text())
     assert state["seq"] == 4
-    state.update(seq=3, manifest_sha256=evidence._seal().manifest_sha256(three), clip_number=3)
+    state.update(seq=3, manifest_sha256=verify._seal().manifest_sha256(three), clip_number=3)
     (work / "evidence.json").write_text(json.dumps(state))
     assert mpy(KIT % (BOARD, str(frames)) + """
 k = boot("clips")
 print(json.dumps([clip(k)]))
 """, work) == ["BC000005"]
     assert json.loads((folder / "BC000005.JSON").read_bytes())["seq"] == 4
-    code, out = verify(capsys, folder)
+    code, out = run_verify(capsys, folder)
     assert code == 1
     assert "chain: BC000004, BC000005 all claim sequence number 4: a forked or copied chain" in out
     rep = report(folder)
@@ -271,7 +271,7 @@ print(json.dumps([clip(k)]))
 def test_a_copied_clip_is_named(folder, capsys):
     for ext in ("AVI", "JSON"):
         shutil.copy(str(folder / ("BC000002." + ext)), str(folder / ("BC000007." + ext)))
-    code, out = verify(capsys, folder)
+    code, out = run_verify(capsys, folder)
     assert code == 1
     assert "chain: BC000002, BC000007 all claim sequence number 2: a forked or copied chain" in out
     rep = report(folder)
@@ -321,7 +321,7 @@ def test_the_entry_a_clip_was_sealed_after_removed_or_altered_is_named(folder):
         in fails(report(folder))
     e = json.loads(lines[n])
     e["t"] += 1
-    lines[n] = evidence._seal().canonical(e)
+    lines[n] = verify._seal().canonical(e)
     (folder / "AUDIT.LOG").write_bytes(b"".join(x + b"\n" for x in lines))
     assert ("BC000002", "audit entry %d differs from the one this clip was sealed after: the log was altered"
             % n) in fails(report(folder))

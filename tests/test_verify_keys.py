@@ -1,4 +1,4 @@
-"""bodycam.keys: provisioning device keys into the host keyring, the device's
+"""bodycam.evidence.keys: provisioning device keys into the host keyring, the device's
 key.json, and the key files `bodycam verify --key` accepts."""
 import json
 import os
@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from bodycam import keys
+from bodycam.evidence import keys
 from bodycam.resources import shared
 
 

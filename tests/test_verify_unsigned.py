@@ -3,8 +3,8 @@ keyring does not know: it is not passed as verified, and the reason is
 said (the device's own fixtures from tests/test_verify.py)."""
 import json
 
-from bodycam import keys
-from test_verify import device, folder, line_of, verify  # noqa: F401 (fixtures)
+from bodycam.evidence import keys
+from test_verify import device, folder, line_of, run_verify  # noqa: F401 (fixtures)
 
 
 def test_an_unsigned_clip_of_a_device_the_keyring_does_not_know_is_unverified(folder, capsys, tmp_path):  # noqa: F811
@@ -15,7 +15,7 @@ def test_an_unsigned_clip_of_a_device_the_keyring_does_not_know_is_unverified(fo
     js.write_bytes(json.dumps(meta, ensure_ascii=False).encode())
     other = str(tmp_path / "other.json")
     keys.provision(keyring=other)
-    code, out = verify(capsys, folder, "--key", other)
+    code, out = run_verify(capsys, folder, "--key", other)
     assert code == 1
     assert "not signed (the device had no key when it recorded this)" in line_of(out, "BC000004")
     assert "UNSIGNED" in line_of(out, "BC000004") and "UNSIGNED" not in line_of(out, "BC000003")

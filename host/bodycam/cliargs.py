@@ -18,7 +18,7 @@ def need_port(args):
     """The port to use: --port/$BODYCAM_PORT, else the one adapter plugged in
     (named), a choice among several on a terminal, or an error saying what
     to check (cable, driver, `bodycam sim`)."""
-    from bodycam import portfind
+    from bodycam.device import portfind
     from bodycam.cli import UserError
     try:
         args.port = portfind.choose_port(args.port, ask=portfind.terminal_ask())
@@ -49,7 +49,7 @@ def resolve_baud(baud, port, say=print):
     boot speed) when the adapter is not known."""
     if baud != "auto":
         return baud
-    from bodycam import portfind
+    from bodycam.device import portfind
     rate = portfind.auto_baud(port)
     say("--baud auto: %s" % ("%d baud for this adapter" % rate if rate else
                              "adapter not known, staying at the boot speed"))

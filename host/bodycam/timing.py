@@ -11,7 +11,7 @@ import os
 import struct
 from array import array
 
-from bodycam.avi_reader import read_avi
+from bodycam.evidence.avi_reader import read_avi
 
 GAP_FACTOR = 1.5  # an interval this many nominal intervals long is a gap
 DEFAULT_MAX_GAP_INTERVALS = 3  # default limit: 3 nominal intervals

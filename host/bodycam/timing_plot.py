@@ -38,7 +38,7 @@ def frame_sizes(avi_path):
     a readable AVI."""
     if not avi_path:
         return [], None
-    from bodycam.avi_reader import read_avi
+    from bodycam.evidence.avi_reader import read_avi
     try:
         avi = read_avi(avi_path)
     except OSError:

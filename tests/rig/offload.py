@@ -31,7 +31,7 @@ import threading
 import time
 import tty
 
-from bodycam import upy
+from bodycam.device import upy
 from bodycam.resources import boards_dir
 
 HERE = os.path.dirname(os.path.abspath(__file__))

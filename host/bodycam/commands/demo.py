@@ -7,7 +7,7 @@ import tempfile
 import time
 
 from bodycam.boards import DEFAULT_BOARD
-from bodycam.hashing import sha256_file
+from bodycam.evidence.hashing import sha256_file
 
 NAME = "demo"
 HELP = "record a clip with pre-roll on a virtual ESP32-CAM, copy it here and check it (no hardware needed)"
@@ -104,9 +104,9 @@ def _record(args, state_dir, key_note, s, say, t_start):
 def give_key(state_dir, board_id):
     """Make sure the virtual board in state_dir has a device key on its
     flash (key.json, where firmware/evidence.py reads it) that the keyring
-    holds: the demo's own key (bodycam.keys.demo_key). A board that already
+    holds: the demo's own key (bodycam.evidence.keys.demo_key). A board that already
     has a key keeps it, as `bodycam deploy` does. Returns a line to show."""
-    from bodycam import keys
+    from bodycam.evidence import keys
     from bodycam.boards import load_board
     from bodycam.sim import SimError
     from bodycam.sim.storage import StateDir

@@ -29,7 +29,7 @@ def add_arguments(p):
 
 
 def run(args):
-    from bodycam.deploying import deploy, describe
+    from bodycam.device.deploying import deploy, describe
     r = deploy(need_port(args), args.board, settings_from_args(args), source=args.source,
                reboot_timeout=args.reboot_timeout, log=(lambda *a: None) if args.json else print,
                progress=not args.json, test_hooks=getattr(args, "test_hooks", False))

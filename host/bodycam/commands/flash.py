@@ -39,15 +39,15 @@ def add_arguments(p):
 
 
 def run(args):
-    from bodycam import fwimage
-    from bodycam.flashing import flash
+    from bodycam.device import fwimage
+    from bodycam.device.flashing import flash
 
     port = need_port(args)
     board = load_board(args.board)
     say = (lambda *a: None) if args.json else print
     if args.deploy and args.erase:
         # A fresh board: refuse settings that do not fit before erasing anything.
-        from bodycam.deploying import choose_settings
+        from bodycam.device.deploying import choose_settings
         choose_settings(board["id"], settings_from_args(args), None)
     data, source, why = fwimage.resolve(board, args.image, allow_download=not args.offline, log=say)
     say("image %s: %s" % (source, why))
@@ -59,7 +59,7 @@ def run(args):
     say("flashed %d bytes at 0x%x on %s (%s), MD5 verified" % (rep["bytes"], rep["offset"], port, rep["description"]))
     out = {"flash": rep}
     if args.deploy:
-        from bodycam.deploying import deploy, describe
+        from bodycam.device.deploying import deploy, describe
         r = deploy(port, board["id"], settings_from_args(args), source=args.source,
                    reboot_timeout=args.reboot_timeout, log=say, progress=not args.json)
         out["deploy"] = r

@@ -3,7 +3,7 @@ S3-compatible evidence store with retention."""
 import json
 import sys
 
-from bodycam import portfind
+from bodycam.device import portfind
 from bodycam.cliargs import baud_argument
 from bodycam.station import Station
 from bodycam.station.report import JsonLines, LiveTable
@@ -51,7 +51,7 @@ def run(args):
     if args.retain_days is not None and not args.store:
         raise ValueError("--retain-days needs --store s3://BUCKET/PREFIX")
     if args.store:
-        from bodycam.store import EvidenceStore
+        from bodycam.evidence.store import EvidenceStore
         store = EvidenceStore(args.store, retain_days=args.retain_days)
     live = not args.json and sys.stderr.isatty() and sys.stdout.isatty()
     reporter = LiveTable() if live else JsonLines()

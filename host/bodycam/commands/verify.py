@@ -1,7 +1,7 @@
 """bodycam verify: is a folder of clips exactly what the device recorded?"""
 import json
 
-from bodycam import evidence, keys
+from bodycam.evidence import keys, verify
 
 NAME = "verify"
 HELP = "verify a folder of clips: hashes, signatures, the chain across clips and the audit log"
@@ -26,7 +26,7 @@ def add_arguments(p):
 
 def load_keys(args):
     if args.no_key:
-        return evidence.KeySet(checking=False)
+        return verify.KeySet(checking=False)
     if args.key:
         by_id = keys.load_key_file(args.key)
         devices = ()
@@ -39,18 +39,18 @@ def load_keys(args):
                 devices = [d["device"]]
         except ValueError:
             pass  # a bare hex key names no device
-        return evidence.KeySet(by_id, devices)
-    return evidence.KeySet.from_keyring(keys.load_keyring(keys.keyring_path()))
+        return verify.KeySet(by_id, devices)
+    return verify.KeySet.from_keyring(keys.load_keyring(keys.keyring_path()))
 
 
 def run(args):
     ks = load_keys(args)
-    if args.dir.startswith("s3://"):  # the evidence store (bodycam.store): same report, same exit codes
-        from bodycam.store import verify_url
+    if args.dir.startswith("s3://"):  # the evidence store (bodycam.evidence.store): same report, same exit codes
+        from bodycam.evidence.store import verify_url
         return verify_url(args.dir, ks, args.json)
-    rep = evidence.verify_dir(args.dir, ks)
+    rep = verify.verify_dir(args.dir, ks)
     if args.json:
         print(json.dumps(rep.as_dict(), indent=2, sort_keys=True))
     else:
-        print(evidence.describe(rep))
+        print(verify.describe(rep))
     return 0 if rep.verdict == "VERIFIED" else 1

@@ -15,7 +15,7 @@ import time
 
 from bodycam.offload.client import DockClient, DockError, LinkLost, PortGone, open_port
 from bodycam.progress import Progress, human_bytes, human_time
-from bodycam.hashing import sha256_file
+from bodycam.evidence.hashing import sha256_file
 
 LOGS = ("AUDIT.LOG",)  # append-only, pulled last, never deleted (docs/evidence.md)
 RECONNECTS = 3

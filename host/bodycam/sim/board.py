@@ -25,7 +25,7 @@ import tempfile
 import threading
 import time
 
-from bodycam import upy
+from bodycam.device import upy
 from bodycam.boards import DEFAULT_BOARD, load_board
 from bodycam.resources import board_side_dir, firmware_dir, shared
 from bodycam.sim.clock import BoardClock

@@ -13,7 +13,7 @@ import json
 import os
 import subprocess
 
-from bodycam import upy
+from bodycam.device import upy
 from bodycam.sim.errors import SimError
 
 CPUS = ("esp32", "host")

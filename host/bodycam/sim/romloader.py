@@ -22,7 +22,7 @@ import zlib
 
 from esptool.targets import CHIP_DEFS
 
-from bodycam.appimage import validate_app_image  # the board checks its flash with it before booting
+from bodycam.device.appimage import validate_app_image  # the board checks its flash with it before booting
 
 __all__ = ["RomLoader", "SlipDecoder", "slip_encode", "validate_app_image"]
 

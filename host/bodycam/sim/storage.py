@@ -19,7 +19,7 @@ import os
 import subprocess
 import tempfile
 
-from bodycam import upy
+from bodycam.device import upy
 from bodycam.resources import board_side_dir
 from bodycam.sim.errors import SimError
 

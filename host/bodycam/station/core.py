@@ -3,7 +3,7 @@ at once into DIR/<device-id>/ and, with a store, into the object store.
 
 Slots come from --port (kept for the whole run, so an rfc2217:// board or
 a camera unplugged mid-pull is retried and resumes) or, without --port,
-from watching the USB serial adapters (bodycam.portfind): a new adapter
+from watching the USB serial adapters (bodycam.device.portfind): a new adapter
 gets a slot, one that disappears loses it.
 
 A device id belongs to one slot at a time: a second camera claiming the
@@ -16,9 +16,9 @@ import os
 import threading
 import time
 
-from bodycam import portfind
+from bodycam.device import portfind
 from bodycam.station.slot import Slot
-from bodycam.store import StoreError
+from bodycam.evidence.store import StoreError
 
 
 class Station:

@@ -3,7 +3,7 @@
 The dock's info reply (firmware/dock.py cmd_info) names the board and the
 firmware but carries no MAC and no device id. The id the station files
 clips under is the one `bodycam deploy` provisions with the device key
-(host/bodycam/keys.py: key.json {"device": "bc-1a2b3c4d", "key": ...}),
+(host/bodycam/evidence/keys.py: key.json {"device": "bc-1a2b3c4d", "key": ...}),
 which the firmware writes into every boot entry of its audit log
 (firmware/evidence.py attach: "device", "key_id") and every sealed
 manifest. So it is read from the newest boot entry at the end of

@@ -11,7 +11,7 @@ import os
 import time
 
 from bodycam.offload.pull import LOGS, Puller
-from bodycam.store import StoreError
+from bodycam.evidence.store import StoreError
 
 
 class StationPuller(Puller):

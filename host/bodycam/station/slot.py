@@ -17,7 +17,7 @@ import time
 from bodycam.offload.client import DockClient, LinkLost, PortGone, open_port
 from bodycam.station.identity import NoDeviceId, device_id
 from bodycam.station.puller import StationPuller
-from bodycam.store import StoreRefused
+from bodycam.evidence.store import StoreRefused
 
 
 class Backoff:

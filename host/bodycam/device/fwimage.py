@@ -10,9 +10,9 @@ import urllib.error
 import urllib.request
 import zipfile
 
-from bodycam.appimage import validate_image_bytes
+from bodycam.device.appimage import validate_image_bytes
 from bodycam.cli import UserError
-from bodycam.hashing import sha256_file  # noqa: F401 (used here and by tests)
+from bodycam.evidence.hashing import sha256_file  # noqa: F401 (used here and by tests)
 
 CATALOGUE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "images.json")
 DOWNLOAD_TIMEOUT_S = 30

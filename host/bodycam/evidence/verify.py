@@ -21,7 +21,7 @@ import re
 
 from bodycam.resources import shared
 from bodycam.timing import frame_ms_sha256
-from bodycam.hashing import sha256_and_size
+from bodycam.evidence.hashing import sha256_and_size
 
 CLIP_RE = re.compile(r"^(BC\d{6})\.(AVI|JSON)$", re.IGNORECASE)
 AUDIT_NAME = "AUDIT.LOG"
@@ -44,7 +44,7 @@ class KeySet:
 
     @classmethod
     def from_keyring(cls, ring):
-        from bodycam import keys
+        from bodycam.evidence import keys
         return cls(keys.keys_by_id(ring), ring["devices"].keys())
 
 

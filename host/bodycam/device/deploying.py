@@ -13,10 +13,10 @@ import subprocess
 import tempfile
 import time
 
-from bodycam import upy
+from bodycam.device import upy
 from bodycam.boards import DEFAULT_BOARD, load_board
 from bodycam.cli import UserError
-from bodycam.device import Device
+from bodycam.device.repl import Device
 from bodycam.resources import boards_dir, firmware_dir, shared
 
 BOOT_MARKER = "BODYCAM-BOOT "  # firmware/main.py prints this + JSON once the app is up
@@ -188,15 +188,15 @@ def set_clock(port, now=time.time):
             "was_set": r.get("old_unix_ms") is not None}
 
 
-# --- device key (issue 6: bodycam.keys) -------------------------------------
+# --- device key (issue 6: bodycam.evidence.keys) -------------------------------------
 
 def ensure_key(dev, board_id, present, log):
     """Give the board a device key the first time; keep an existing one
     (re-keying would orphan its clips' seals)."""
     try:
-        from bodycam import keys
+        from bodycam.evidence import keys
     except ImportError:
-        log("note: this bodycam has no device-key support (bodycam.keys); no key.json written")
+        log("note: this bodycam has no device-key support (bodycam.evidence.keys); no key.json written")
         return None
     name = keys.DEVICE_KEY_FILE
     if present:
@@ -297,7 +297,7 @@ def describe(r):
 
 def _key_file_name():
     try:
-        from bodycam import keys
+        from bodycam.evidence import keys
         return keys.DEVICE_KEY_FILE
     except ImportError:
         return None

@@ -26,7 +26,7 @@ import datetime
 import hashlib
 import os
 
-from bodycam.hashing import sha256_file
+from bodycam.evidence.hashing import sha256_file
 
 PART_BYTES = 8 * 1024 * 1024  # S3 parts are 5 MiB..5 GiB (except the last)
 MULTIPART_AT = 16 * 1024 * 1024  # files this big or bigger go up in parts
@@ -446,11 +446,11 @@ def verify_url(url, keyset, as_json=False, out=print):
     import json
     import tempfile
 
-    from bodycam import evidence
+    from bodycam.evidence import verify
     with tempfile.TemporaryDirectory(prefix="bodycam-verify-") as tmp:
         reports = []
         for label, folder in fetch_for_verify(url, tmp):
-            rep = evidence.verify_dir(folder, keyset)
+            rep = verify.verify_dir(folder, keyset)
             rep.dir = label
             reports.append((label, rep))
     if as_json:
@@ -462,5 +462,5 @@ def verify_url(url, keyset, as_json=False, out=print):
         for label, rep in reports:
             if len(reports) > 1:
                 out("== %s" % label)
-            out(evidence.describe(rep))
+            out(verify.describe(rep))
     return 0 if all(rep.verdict == "VERIFIED" for _, rep in reports) else 1
