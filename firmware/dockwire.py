@@ -8,14 +8,19 @@
 # the text between '#' and the last space as 8 lower-case hex digits. Only
 # printable ASCII: never 0x03, so Ctrl-C still interrupts MicroPython
 # (mpremote depends on it), and a line that reaches a REPL is a comment
-# (the prompt just comes back). Acks (K) and resend requests (N) have a fixed width, so the
-# device checks them without allocating. They carry the data frame size and
-# window the host wants from now on (K OFFSET CHUNK WINDOW): the host sees
-# the damage on the line, so it decides the size (shrinks it on errors,
-# grows it back when clean, as ZMODEM does); the dock honours it within its
-# limits (CHUNKS, MAX_WINDOW).
+# (the prompt just comes back). Acks (K) and resend requests (N) have a
+# fixed width, so the device checks them without allocating:
+#     K EXPECT HIGH CHUNK WINDOW   the host holds every byte before EXPECT,
+#                                  and has seen frames up to HIGH
+#     N OFFSET LENGTH CHUNK WINDOW send these bytes again (a gap), then go on
+# The window counts from HIGH, so frames after a lost one keep coming while
+# the host asks for the gap alone (selective resend). Both carry the data
+# frame size and window the host wants from now on: the host sees the
+# damage on the line, so it decides the size; the dock honours it within
+# its limits (CHUNKS, MAX_WINDOW).
 #
-# Protocol 2 (adaptive frames) reads with S; an R from a protocol-1 host is
+# Protocol 3 (selective resend) reads with F. The reads of older hosts (R:
+# protocol 1, S: protocol 2, whose go-back-N acks had other widths) are
 # refused with a message saying to update the host tool, so an old host and
 # a new dock never half-understand each other.
 #
@@ -29,7 +34,7 @@
 import struct
 from binascii import crc32
 
-PROTOCOL = 2
+PROTOCOL = 3
 MAGIC = b"\xbc\xdc"
 HEADER = 12
 TRAILER = 4
@@ -46,12 +51,15 @@ END = 0x45  # 'E': the file ends at offset (no payload)
 REPLY = 0x4A  # 'J': payload = JSON reply to command id
 TYPES = (DATA, END, REPLY)
 
-READ = "S"  # S NAME OFFSET CHUNK WINDOW SIZE: stream a file (protocol 2)
-OLD_READ = "R"  # protocol 1's read: refused with a clear message
-ACK = "K"  # K <offset> <chunk> <window>: the host holds every byte before offset
-RESEND = "N"  # N <offset> <chunk> <window>: send again from offset
-ACK_WIDTHS = (10, 4, 6)  # digits of offset, chunk, window
-ACK_LEN = 38  # "#iii K oooooooooo cccc wwwwww cccccccc" without the newline
+READ = "F"  # F NAME OFFSET CHUNK WINDOW SIZE: stream a file (protocol 3)
+OLD_READS = {"R": 1, "S": 2}  # older protocols' reads: refused with a clear message
+ACK = "K"  # K <expect> <high> <chunk> <window>
+RESEND = "N"  # N <offset> <length> <chunk> <window>
+ACK_BYTE = 0x4B
+RESEND_BYTE = 0x4E
+ACK_WIDTHS = (10, 10, 4, 6)  # digits of each argument
+ACK_LEN = 49  # "#iii K aaaaaaaaaa bbbbbbbbbb cccc wwwwww cccccccc" without the newline
+ACK_FIELD_ENDS = (4, 6, 17, 28, 33, 40)  # where the spaces are in it
 
 NAME_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
 

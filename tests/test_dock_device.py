@@ -125,13 +125,13 @@ link.keep = False
 chunk, window = 1024, 4096
 cid = 77
 steps = e["size"] // window - 2
-acks = [W.command(cid, "K", window * (i + 1), chunk, window) for i in range(steps)]
-link.feed(W.command(cid, "S", e["name"], 0, chunk, window, e["size"]))
+acks = [W.command(cid, "K", window * (i + 1), window * (i + 1), chunk, window) for i in range(steps)]
+link.feed(W.command(cid, "F", e["name"], 0, chunk, window, e["size"]))
 now = k.now()
 d.poll(now)  # opens the file, sends the first window
 sent0 = link.nout
 acks_under_heap_lock(d, link, acks, now)
-out = {"steps": steps, "bytes": link.nout - sent0, "sent": d.sent, "acked": d.acked,
+out = {"steps": steps, "bytes": link.nout - sent0, "sent": d.stream.sent, "acked": d.stream.acked,
        "errors": d.stats["errors"], "err": d.last_error}
 """)
     assert out["errors"] == 0 and out["err"] is None
@@ -153,16 +153,17 @@ window = 4096
 cid = 78
 steps = e["size"] // window - 2
 sizes = (64, 4096, 128, 1024, 256, 2048, 512, 100, 3000)  # 100 and 3000: the dock rounds down
-acks = [W.command(cid, "K" if i % 4 else "N", window * (i + 1), sizes[i % len(sizes)], window)
+acks = [W.command(cid, "K", window * (i + 1), window * (i + 1), sizes[i % len(sizes)], window)
         for i in range(steps)]
-link.feed(W.command(cid, "S", e["name"], 0, 1024, window, e["size"]))
+link.feed(W.command(cid, "F", e["name"], 0, 1024, window, e["size"]))
 now = k.now()
 d.poll(now)
-sent0, frames0, resizes0 = d.sent, d.stats["frames"], d.stats["resizes"]
+sent0, frames0, resizes0 = d.stream.sent, d.stats["frames"], d.stats["resizes"]
 n0 = link.nout
 acks_under_heap_lock(d, link, acks, now)
-out = {"steps": steps, "bytes": link.nout - n0, "payload": d.sent - sent0, "frames": d.stats["frames"] - frames0,
-       "resizes": d.stats["resizes"] - resizes0, "chunk": d.chunk, "sent": d.sent, "acked": d.acked,
+out = {"steps": steps, "bytes": link.nout - n0, "payload": d.stream.sent - sent0,
+       "frames": d.stats["frames"] - frames0, "resizes": d.stats["resizes"] - resizes0, "chunk": d.stream.chunk,
+       "sent": d.stream.sent, "acked": d.stream.acked,
        "errors": d.stats["errors"], "err": d.last_error}
 """)
     assert out["errors"] == 0 and out["err"] is None and out["steps"] > 20
@@ -173,6 +174,39 @@ out = {"steps": steps, "bytes": link.nout - n0, "payload": d.sent - sent0, "fram
     sizes = (64, 4096, 128, 1024, 256, 2048, 512, 100, 3000)
     want = sum(per_window[sizes[i % len(sizes)]] for i in range(out["steps"]))
     assert out["frames"] == want and out["bytes"] == out["payload"] + 16 * want
+
+
+def test_selective_resends_send_the_gap_alone_and_allocate_nothing(dock):
+    # Each window loses its second frame: the host asks for that frame alone
+    # (N OFFSET LENGTH), the dock sends it and nothing else it sent before,
+    # then the host acks the whole window and the next one comes. Under
+    # heap_lock: queueing and sending a gap allocates nothing.
+    out = dock(RECORD_TWO + ACKS_UNDER_HEAP_LOCK + """
+import micropython, dockwire as W
+e = h.call("L")["files"][2]
+link = d.link
+link.keep = False
+chunk, window = 512, 4096
+cid = 79
+steps = e["size"] // window - 2
+acks = []
+for i in range(steps):
+    acks.append(W.command(cid, "N", window * i + chunk, chunk, chunk, window))
+    acks.append(W.command(cid, "K", window * (i + 1), window * (i + 1), chunk, window))
+link.feed(W.command(cid, "F", e["name"], 0, chunk, window, e["size"]))
+now = k.now()
+d.poll(now)
+n0, st0 = link.nout, dict(d.stats)
+acks_under_heap_lock(d, link, acks, now)
+out = {"steps": steps, "bytes": link.nout - n0, "resends": d.stats["resends"] - st0["resends"],
+       "resent": d.stats["resent_bytes"] - st0["resent_bytes"], "sent": d.stream.sent, "acked": d.stream.acked,
+       "errors": d.stats["errors"], "err": d.last_error}
+""")
+    assert out["errors"] == 0 and out["err"] is None and out["steps"] > 20
+    assert out["resends"] == out["steps"] and out["resent"] == out["steps"] * 512
+    # per step: the lost frame again, then the next window (8 frames)
+    assert out["bytes"] == out["steps"] * ((512 + 16) + 4096 + 8 * 16)
+    assert out["acked"] == out["steps"] * 4096 and out["sent"] == out["acked"] + 4096
 
 
 FUZZ_SCENARIO = """
@@ -187,14 +221,15 @@ if d is not None:
         f.write(b"0123456789")
     busy = k.rec.clip.name + ".AVI"
     sha0 = "ab" * 32
-    bad = [W.command(11, "Z"), W.command(12, "S"), W.command(13, "S", "BC000001.AVI", "x", 1, 1, 1),
-           W.command(14, "S", "../../etc/pass", 0, 1024, 8192, 10), W.command(15, "X", "NOPE.AVI", sha0),
-           W.command(16, "X", busy, sha0), W.command(17, "S", busy, 0, 1024, 8192, 1000),
-           W.command(18, "T", 5), W.command(19, "B", 12345), W.command(20, "S", "NOPE.AVI", 0, 1024, 8192, 1),
-           W.command(21, "S", busy.replace("AVI", "JSON"), 0, 1024, 8192, 1), W.command(22, "X", "AUDIT.LOG", sha0),
-           b"#" + b"7" * 300 + b"\\n", W.command(23, "L"), W.command(24, "I"), W.command(25, "K", 5),
-           W.command(26, "N", 5), W.command(27, "S", "OLD.AVI", 0, 1, 1, 10),
-           W.command(28, "R", "OLD.AVI", 0, 1024, 8192, 10)]
+    bad = [W.command(11, "Z"), W.command(12, "F"), W.command(13, "F", "BC000001.AVI", "x", 1, 1, 1),
+           W.command(14, "F", "../../etc/pass", 0, 1024, 8192, 10), W.command(15, "X", "NOPE.AVI", sha0),
+           W.command(16, "X", busy, sha0), W.command(17, "F", busy, 0, 1024, 8192, 1000),
+           W.command(18, "T", 5), W.command(19, "B", 12345), W.command(20, "F", "NOPE.AVI", 0, 1024, 8192, 1),
+           W.command(21, "F", busy.replace("AVI", "JSON"), 0, 1024, 8192, 1), W.command(22, "X", "AUDIT.LOG", sha0),
+           b"#" + b"7" * 300 + b"\\n", W.command(23, "L"), W.command(24, "I"), W.command(25, "K", 5, 5, 1024, 4096),
+           W.command(26, "N", 5, 5, 1024, 4096), W.command(27, "F", "OLD.AVI", 0, 1, 1, 10),
+           W.command(28, "R", "OLD.AVI", 0, 1024, 8192, 10), W.command(29, "S", "OLD.AVI", 0, 1024, 8192, 10),
+           W.command(30, "K", 5)]
     for i in range(60):
         if i < len(bad):
             k.run_for(100)
@@ -205,7 +240,7 @@ if d is not None:
         for f in dockkit.frames(d.link.take()):
             replies.append([f[1], json.loads(f[3])])
 else:
-    k.run_for(60 * 100 + 19 * 100)
+    k.run_for(60 * 100 + 21 * 100)  # one run_for(100) per bad command above
 k.run_for(1000)
 k.press(3500)
 k.finish()
@@ -228,11 +263,11 @@ def test_bad_input_gets_error_replies_and_recording_is_untouched(dock):
     by_id = {}
     for cid, r in out["replies"]:
         by_id.setdefault(cid, []).append(r)
-    expect = {11: "unknown command", 12: "usage: S", 13: "not a whole number", 14: "bad file name",
+    expect = {11: "unknown command", 12: "usage: F", 13: "not a whole number", 14: "bad file name",
               15: "no such file", 16: "being recorded", 17: "being recorded", 18: "2020-2100",
               19: "baud must be one of", 20: "no such file", 21: "no such file", 22: "never deleted",
               26: "no read in progress", 27: "chunk must be",
-              28: "update bodycam on the host"}
+              28: "update bodycam on the host", 29: "update bodycam on the host", 30: "usage: K"}
     for cid, words in expect.items():
         assert by_id.get(cid), "no reply to command %d" % cid
         r = by_id[cid][0]
@@ -347,17 +382,17 @@ def test_a_read_nobody_acks_is_dropped_and_a_new_command_ends_a_read(dock):
     out = dock(RECORD_TWO + """
 import dockwire as W
 e = h.call("L")["files"][2]
-h.send(W.command(90, "S", e["name"], 0, 1024, 8192, e["size"]))
+h.send(W.command(90, "F", e["name"], 0, 1024, 8192, e["size"]))
 h.tick(3)
-res = {"open": d.f is not None, "sent": d.sent}
+res = {"open": d.stream.f is not None, "sent": d.stream.sent}
 d.ms.t += 16000
 h.tick(2)
-res["stalled_closed"] = d.f is None
-h.send(W.command(91, "S", e["name"], 0, 1024, 8192, e["size"]))
+res["stalled_closed"] = d.stream.f is None
+h.send(W.command(91, "F", e["name"], 0, 1024, 8192, e["size"]))
 h.tick(2)
-res["reopened"] = d.f is not None
+res["reopened"] = d.stream.f is not None
 res["ping"] = h.call("P")["ok"]
-res["ended_by_ping"] = d.f is None
+res["ended_by_ping"] = d.stream.f is None
 out = res
 """)
     assert out["open"] and out["sent"] == 8192
@@ -376,19 +411,19 @@ class AckingLink(dockkit.MemLink):
     waits = 0
     def wait(self, ms, out=False):
         self.waits += 1
-        self.feed(W.command(cid, "K", d.sent, 1024, 4096))
+        self.feed(W.command(cid, "K", d.stream.sent, d.stream.sent, 1024, 4096))
         if self.waits == 30:
             k.hal.ticks.t += 1000
 
 link = AckingLink()
-d.link = link
+d.use_link(link)
 link.keep = False
 res = {"idle_without_work": (d.idle(k.now() + 100), link.waits)[1]}
-link.feed(W.command(cid, "S", e["name"], 0, 1024, 4096, e["size"]))
+link.feed(W.command(cid, "F", e["name"], 0, 1024, 4096, e["size"]))
 d.poll(k.now())
-sent0 = d.sent
+sent0 = d.stream.sent
 d.idle(k.now() + 100)
-res.update({"sent0": sent0, "sent": d.sent, "acked": d.acked, "waits": link.waits, "size": e["size"],
+res.update({"sent0": sent0, "sent": d.stream.sent, "acked": d.stream.acked, "waits": link.waits, "size": e["size"],
             "errors": d.stats["errors"]})
 out = res
 """)

@@ -34,15 +34,18 @@ def test_commands_round_trip_and_never_contain_ctrl_c():
     for i in range(2000):
         cid = rng.randrange(1, 256)
         off = rng.randrange(0, 1 << 32)
-        for line in (W.command(cid, "K", off, 4096, 131072), W.command(cid, "N", off, 64, 64),
-                     W.command(cid, "S", "BC%06d.AVI" % rng.randrange(10 ** 6), off, 4096, 65536, off + 7),
+        for line in (W.command(cid, "K", off, off, 4096, 131072), W.command(cid, "N", off, 4096, 64, 64),
+                     W.command(cid, W.READ, "BC%06d.AVI" % rng.randrange(10 ** 6), off, 4096, 65536, off + 7),
                      W.command(cid, "X", "BC000001.JSON", "%064x" % rng.getrandbits(256))):
             assert 0x03 not in line and all(32 <= b < 127 for b in line[:-1]) and line.endswith(b"\n")
             assert len(line) - 1 <= W.MAX_LINE
             got = W.parse_command(line[:-1])
             assert got[0] == cid and got[1] == line.split()[1].decode()
     # acks have the fixed width the dock checks without allocating
-    assert len(W.command(255, "K", 4294967295, 4096, 131072)) - 1 == W.ACK_LEN
+    for verb in (W.ACK, W.RESEND):
+        line = W.command(255, verb, 4294967295, 4294967295, 4096, 131072)
+        assert len(line) - 1 == W.ACK_LEN
+        assert [line[i] for i in W.ACK_FIELD_ENDS] == [32] * len(W.ACK_FIELD_ENDS)
 
 
 @pytest.mark.parametrize("bad, why", [
@@ -117,7 +120,7 @@ def test_random_noise_yields_no_frames():
 
 
 def test_device_and_host_build_identical_bytes(run_mpy):
-    cases = [("K", 7, [123456]), ("N", 255, [0]), ("R", 12, ["BC000001.AVI", 0, 1024, 8192, 5000]),
+    cases = [("K", 7, [123456, 123460, 64, 4096]), ("N", 255, [0, 64, 128, 8192]), ("F", 12, ["BC000001.AVI", 0, 1024, 8192, 5000]),
              ("X", 3, ["BC000002.JSON", "ab" * 32]), ("P", 1, [])]
     got = run_mpy("""
 import json, binascii, dockwire as W

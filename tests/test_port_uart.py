@@ -244,7 +244,7 @@ d = dockkit.attach(k)
 out = {}
 def rx(b):
     d.link.feed(b)
-    d._rx()
+    d.rx.read(d.link)
     r = k.app.interrupt
     k.app.interrupt = False
     return r

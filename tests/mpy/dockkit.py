@@ -149,38 +149,44 @@ class Host:
 
     def read(self, name, size, offset=0, chunk=1024, window=8192, lose=None):
         """Read a whole file with acks; returns (bytes read, SHA-256 hex) or
-        the error reply. lose(offset) -> True drops that frame (the host then
-        asks for a resend, go-back-N)."""
+        the error reply. lose(offset) -> True drops that frame (once): the
+        host asks for it alone (selective resend) and keeps what follows."""
         cid = self.next_id()
         self.send(W.command(cid, W.READ, name, offset, chunk, window, size))
         h = hashlib.sha256()
         n = 0
-        expect = offset
+        expect = high = offset
+        held = {}
         lost = set()
         for _ in range(100000):
             self.tick()
-            acked = False
             for typ, c, off, payload in frames(self.link.take()):
                 if c != cid:
                     continue
                 if typ == W.REPLY:
                     return json.loads(payload)
                 if typ == W.DATA:
-                    if off == expect:
-                        if lose is not None and off not in lost and lose(off):
-                            lost.add(off)
-                            self.send(W.command(cid, W.RESEND, off, chunk, window))
-                            continue
-                        h.update(payload)
-                        n += len(payload)
-                        expect += len(payload)
-                        acked = True
-                elif typ == W.END and off == expect:
-                    self.send(W.command(cid, W.ACK, expect, chunk, window))
-                    self.tick()
-                    return n, binascii.hexlify(h.digest()).decode()
-            if acked:
-                self.send(W.command(cid, W.ACK, expect, chunk, window))
+                    if lose is not None and off not in lost and lose(off):
+                        lost.add(off)
+                        continue
+                    if off > high:
+                        self.send(W.command(cid, W.RESEND, high, off - high, chunk, window))
+                    high = max(high, off + len(payload))
+                    if off >= expect:
+                        held[off] = payload
+                elif typ == W.END and high < size:
+                    self.send(W.command(cid, W.RESEND, high, size - high, chunk, window))
+                    high = size
+            while expect in held:
+                p = held.pop(expect)
+                h.update(p)
+                n += len(p)
+                expect += len(p)
+            if expect == size:
+                self.send(W.command(cid, W.ACK, expect, high, chunk, window))
+                self.tick()
+                return n, binascii.hexlify(h.digest()).decode()
+            self.send(W.command(cid, W.ACK, expect, high, chunk, window))
         raise AssertionError("read did not finish")
 
 

@@ -4,15 +4,15 @@ on the MicroPython unix port, behind a serial line this module simulates.
 The line is paced at the sender's baud rate (8N1: baud/10 bytes/s), each
 direction on its own, like a UART. When the host's speed and the device's
 differ, bytes arrive garbled, as on a real wire. Faults can be injected per
-direction: dropped bytes, corrupted bytes (a bit flipped), junk bytes
-inserted (noise between bytes), a cable pulled after N bytes,
+direction: dropped bytes, corrupted bytes (a bit flipped), bursts of 1-7
+junk bytes inserted (noise between bytes), a cable pulled after N bytes,
 the board reset after N bytes. The device's speed is its pty's termios
 speed (the dock sets it when asked to change baud).
 
     with DockRig(tmp_dir, clips=[3, 0, 8], baud=115200) as rig:
         port = rig.open_port()           # pyserial-like, for DockClient
         rig.faults.down.drop = 1e-4      # device -> host
-        rig.faults.noise(1e-3)           # 1 byte in 1000 damaged, both ways
+        rig.faults.noise(1e-3)           # 1 byte in 1000 damaged, both ways (flips, drops, junk bursts)
         rig.serve_tcp()                  # "socket://127.0.0.1:N" for the CLI
 
 Used by tests and bench/offload.py; the virtual board (bodycam.sim) is the
@@ -20,6 +20,7 @@ full simulation (RFC 2217, SD image, buttons, ROM loader)."""
 import collections
 import io
 import json
+import math
 import os
 import pty
 import random
@@ -50,25 +51,67 @@ class SerialGone(OSError):
 
 class Faults:
     """Faults of one direction. Probabilities are per byte; *_at are
-    one-shot byte counts (of bytes delivered in this direction)."""
+    one-shot byte counts (of bytes delivered in this direction). An insert
+    puts a burst of 1 to `burst` junk bytes (uniform) before a byte, as a
+    bad cable or a noisy ground does."""
 
     def __init__(self):
         self.drop = 0.0
         self.corrupt = 0.0
-        self.insert = 0.0  # a junk byte before this one
+        self.insert = 0.0  # a junk burst before this byte
+        self.burst = 1  # the longest junk burst
         self.cut_at = None  # host port dies after this many bytes
         self.reset_at = None  # device resets after this many bytes
         self.dropped = 0
         self.corrupted = 0
-        self.inserted = 0
+        self.inserted = 0  # bursts
+        self.junk = 0  # junk bytes in them
+        self._gap = None  # bytes until the next damage
 
-    def noise(self, rate):
+    def noise(self, rate, burst=7):
         """`rate` of the bytes damaged, in equal parts dropped, flipped and
-        preceded by a junk byte."""
+        preceded by a junk burst of 1-`burst` bytes."""
         self.drop = self.corrupt = self.insert = rate / 3.0
+        self.burst = burst
+        self._gap = None
 
     def damaged(self):
         return self.dropped + self.corrupted + self.inserted
+
+    def apply(self, data, rng):
+        """data as it arrives: the damage events are a Poisson process over
+        the bytes (the gap to the next one drawn at once, not per byte)."""
+        p = self.drop + self.corrupt + self.insert
+        if p <= 0:
+            return data
+        out = bytearray()
+        i = 0
+        n = len(data)
+        while True:
+            if self._gap is None:
+                self._gap = int(math.log(1.0 - rng.random()) / math.log(1.0 - p))
+            g = self._gap
+            if i + g >= n:
+                self._gap = g - (n - i)
+                out += data[i:]
+                return bytes(out)
+            out += data[i:i + g]
+            i += g
+            self._gap = None
+            b = data[i]
+            i += 1
+            r = rng.random() * p
+            if r < self.insert:
+                k = rng.randint(1, self.burst)
+                out += bytes(rng.randrange(256) for _ in range(k))
+                out.append(b)
+                self.inserted += 1
+                self.junk += k
+            elif r < self.insert + self.drop:
+                self.dropped += 1
+            else:
+                out.append(b ^ (1 << rng.randrange(8)))
+                self.corrupted += 1
 
 
 class _Faults:
@@ -159,25 +202,10 @@ class Pipe(threading.Thread):
                 self.on_count(self.count)
 
     def _damage(self, data):
-        f = self.faults
         if self.garble_fn():
             # Sender and receiver at different speeds: the receiver sees junk.
             return bytes(self.rng.randrange(256) for _ in data)
-        if not f.drop and not f.corrupt and not f.insert:
-            return data
-        out = bytearray()
-        for b in data:
-            if f.insert and self.rng.random() < f.insert:
-                out.append(self.rng.randrange(256))
-                f.inserted += 1
-            if f.drop and self.rng.random() < f.drop:
-                f.dropped += 1
-                continue
-            if f.corrupt and self.rng.random() < f.corrupt:
-                b ^= 1 << self.rng.randrange(8)
-                f.corrupted += 1
-            out.append(b)
-        return bytes(out)
+        return self.faults.apply(data, self.rng)
 
 
 class RigPort:

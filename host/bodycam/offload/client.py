@@ -3,26 +3,19 @@
 DockClient sends command lines and waits for the matching reply frame,
 resending when a command or its reply is lost (the dock answers a repeated
 command with its cached reply, so retries never do a delete twice). A read
-streams: the dock sends frames ahead of our cumulative acks, up to a window;
-a gap or a bad frame costs one "resend from offset". The port is anything
-pyserial-like: serial_for_url() for /dev/tty*, rfc2217:// and socket://.
-
-Frame size adapts to the line, as ZMODEM's does: we see the damage, so we
-decide. Each gap (a frame lost or damaged) halves the frame size and window
-we ask for in our next resend request and acks; GROW_AFTER clean frames in
-a row double it again, up to the size for a clean line at this speed."""
+streams: the dock sends frames ahead of our acks, up to a window; a gap or
+a bad frame costs a resend of that gap alone, and the frame size follows
+the damage seen (stream.py). The port is anything pyserial-like:
+serial_for_url() for /dev/tty*, rfc2217:// and socket://."""
 import contextlib
 import json
 import random
 import time
 
+from bodycam.offload.stream import Held, Sizes
 from bodycam.offload.wire import W, FrameReader
 
 BOOT_BAUD = 115200
-GROW_AFTER = 32  # clean frames in a row before the frame size doubles again
-NOISY_WINDOW_FRAMES = 2  # window in frames while shrunk: go-back-N resends what is in flight
-NOISY_WINDOW_S = 0.004  # ... but at least this long of line (0.004: best of 0-0.012 measured at 921600)
-HISTORY = 64  # frame-size changes kept in stats["chunk_history"]
 
 
 class DockError(OSError):
@@ -74,11 +67,13 @@ class DockClient:
         self.port = port
         self.name = getattr(port, "portstr", None) or getattr(port, "name", None) or "the port"
         self.log = log or (lambda msg: None)
-        self.reader = FrameReader(self._read)
+        self.reader = FrameReader(self._read, self._bad_frame)
+        self.damaged = []  # (type, id, offset, length) of frames whose payload arrived damaged
         self.cid = random.randrange(1, 256)
         self.info_cache = None
         self.stats = {"retries": 0, "resends": 0, "timeouts": 0, "restarts": 0, "stalls": 0,
-                      "shrinks": 0, "grows": 0, "chunk": None, "chunk_min": None, "chunk_history": []}
+                      "shrinks": 0, "grows": 0, "chunk": None, "chunk_min": None, "chunk_history": [],
+                      "loss_per_mbyte": 0.0}
         self.chunk = None  # the frame size in use (kept from file to file: noise is the line's)
 
     # --- bytes -------------------------------------------------------------
@@ -90,6 +85,10 @@ class DockClient:
             return self.port.read(min(n, waiting) if waiting > 1 else n)
         except OSError as e:
             raise PortGone("serial link to %s lost: %s" % (self.name, e))
+
+    def _bad_frame(self, typ, cid, off, n):
+        if len(self.damaged) < 1024:
+            self.damaged.append((typ, cid, off, n))
 
     def _write(self, data):
         try:
@@ -275,17 +274,17 @@ class DockClient:
         order, each byte once. Restarts the read if the dock lost it (e.g.
         a reset); raises LinkLost if the link stays quiet. chunk and window
         are the clean line's sizes (default: stream_params()); the frame
-        size adapts below that to the errors seen."""
+        size adapts below that to the damage seen (stream.py)."""
         c, w = self.stream_params()
-        base = _Sizes(chunk or c, window or w, self.port.baudrate / 10.0, self.chunk, self.stats)
+        sz = Sizes(chunk or c, window or w, self.port.baudrate / 10.0, self.chunk, self.stats)
         restarts = 0
         while True:
             cid = self._next_id()
-            self._write(W.command(cid, W.READ, name, offset, base.chunk, base.window, size))
+            self._write(W.command(cid, W.READ, name, offset, sz.chunk, sz.window, size))
             try:
-                got = self._receive(cid, name, offset, size, sink, progress, base)
+                got = self._receive(cid, name, Held(offset, size), sink, progress, sz)
             finally:
-                self.chunk = base.chunk
+                self.chunk = sz.chunk
             if got == size:
                 return
             offset = got  # the dock lost our read: ask again from here
@@ -294,138 +293,108 @@ class DockClient:
             if restarts > 5:
                 raise LinkLost("the dock keeps losing the read of %s" % name)
 
-    def _receive(self, cid, name, expect, size, sink, progress, sz):
+    def _receive(self, cid, name, held, sink, progress, sz):
+        """One read until the whole file is here (returns its size) or the
+        dock says it has no read (returns where to start again)."""
         rate = self.port.baudrate / 10.0
         tick = (self.info_cache or {}).get("tick_ms", 200) / 1000.0
         # No progress for this long: something was lost, ask again.
         stall = sz.base_window / rate + 2 * tick + 0.5
         give_up = max(2.0, 3 * stall)
         t = time.monotonic()
-        last_progress = t
-        quiet_since = t
-        acked = expect
+        quiet_since = t  # the last frame of ours
+        last_stall = t
+        acked_high = held.high
         ack_t = 0.0
-        asked = None  # offset of our last resend request
-        ask_t = 0.0
-        tries = 0  # resend requests since the last progress
+        tries = 0  # stalls since the last progress
+        size = held.size
 
-        def resend():
-            self._write(W.command(cid, W.RESEND, expect, sz.chunk, sz.window))
+        def ack():
+            self._write(W.command(cid, W.ACK, held.expect, held.high, sz.chunk, sz.window))
+            return held.high, time.monotonic()
+
+        def ask(g, now):
+            self._write(W.command(cid, W.RESEND, g[0], g[1] - g[0], sz.chunk, sz.window))
             self.stats["resends"] += 1
-            return expect, time.monotonic()
+            g[2] = now
+            g[3] = held.high
 
+        self.damaged.clear()
+        timers_t = 0.0
         while True:
+            if held.expect >= size:
+                ack()  # all here: the dock logs the offload and ends the read
+                return size
             f = self.reader.next(0.02)
             t = time.monotonic()
-            if f is None or f.id != cid:
-                if f is not None and f.type == W.REPLY and f.id == 0:
-                    # a line of ours arrived damaged: a resend request is
-                    # asked again now (with a full window nothing else
-                    # would prompt it), an ack comes again below
-                    if asked is not None:
-                        asked, ask_t = resend()
-                    ack_t = 0.0
-                if t - last_progress > min(stall, sz.reask + tick):
+            while self.damaged:
+                # Its header held, so we know which bytes it carried: ask
+                # for them at once (the frames after it may all be damaged
+                # too, and then no gap would ever show).
+                typ, fid, off, n = self.damaged.pop(0)
+                if fid == cid and typ == W.DATA:
+                    sz.damaged(n)
+                    g = held.missing(off, off + n)
+                    if g is not None:
+                        ask(g, t)
+            if t - timers_t >= 0.005:
+                timers_t = t
+                for g in held.gaps:
+                    # The dock sends a gap before new data, so once more
+                    # new data than was in flight has come (or much time
+                    # has passed), the request or what it asked for was lost.
+                    # When nothing comes at all (the file's end: only gaps
+                    # are left), that is a round trip.
+                    if g[2] is not None and (held.high - g[3] > sz.reask_bytes or t - g[2] > sz.reask or
+                                             (t - quiet_since > sz.reask_quiet and t - g[2] > sz.reask_quiet)):
+                        ask(g, t)
+                if t - quiet_since > stall and t - last_stall > stall:
+                    # Nothing at all for a while: the tail or the frames in
+                    # flight never came, and our acks may have been lost
+                    # too (the dock waits on its window).
                     tries += 1
                     if t - quiet_since > give_up or tries > 30:
                         raise LinkLost("no data for %s from the dock for %.0f s" % (name, t - quiet_since))
-                    sz.error()
-                    asked, ask_t = resend()
+                    sz.quiet()
+                    for g in held.gaps + [[held.high, size, None, 0]]:
+                        if g[1] > g[0]:
+                            ask(g, t)
+                    acked_high, ack_t = ack()
                     self.stats["stalls"] += 1
-                    last_progress = t
-                elif asked is not None and t - ask_t > sz.reask:
-                    asked, ask_t = resend()  # the request or its answer was lost
-                elif t - ack_t > sz.reack:
-                    # Nothing new for a while: our last ack may have been
-                    # damaged, and with the window full the dock waits for it.
-                    self._write(W.command(cid, W.ACK, expect, sz.chunk, sz.window))
-                    ack_t = t
+                    last_stall = t
+                elif t - quiet_since > sz.reack and t - ack_t > sz.reack:
+                    acked_high, ack_t = ack()  # our last ack may have been damaged
+            if f is None or f.id != cid:
+                if f is not None and f.type == W.REPLY and f.id == 0:
+                    # a line of ours arrived damaged: an ack goes again now;
+                    # a request, when new data shows it was lost (above)
+                    acked_high, ack_t = ack()
                 continue
             if f.type == W.REPLY:
                 r = self._decode(f)
                 if r.get("code") == "noread":
-                    return expect
+                    return held.expect
                 raise DockError("%s: %s" % (name, r.get("error")), r.get("code"))
             quiet_since = t
-            if f.offset > expect:  # a frame went missing before this one
-                if asked != expect:
-                    sz.error()  # once per gap: what follows it in flight is no news
-                    asked, ask_t = resend()
-                    last_progress = t
-                elif t - ask_t > sz.reask:
-                    asked, ask_t = resend()  # the request or the frame resent was lost
-                continue
-            if f.offset < expect:
-                continue  # a repeat of something we have
             if f.type == W.END:
-                if expect != size:
-                    raise DockError("%s ended at %d bytes, expected %d" % (name, expect, size))
-                self._write(W.command(cid, W.ACK, expect, sz.chunk, sz.window))
-                return expect
-            if f.payload:
-                if expect + len(f.payload) > size:
-                    raise DockError("%s is longer than the %d bytes listed" % (name, size))
-                sink(f.payload)
-                expect += len(f.payload)
-                last_progress = t
-                asked = None
+                if f.offset != size:
+                    raise DockError("%s ended at %d bytes, expected %d" % (name, f.offset, size))
+                g = held.end_of_file()
+                if g is not None:
+                    ask(g, t)
+            else:
+                sz.seen(len(f.payload))
+                try:
+                    gaps = held.add(f.offset, f.payload)
+                except ValueError as e:
+                    raise DockError("%s is %s" % (name, e))
+                for g in gaps:
+                    sz.gap(g[1] - g[0])
+                    ask(g, t)
+            n = held.deliver(sink)
+            if n:
                 tries = 0
                 if progress is not None:
-                    progress(len(f.payload))
-                grew = sz.clean()
-                if grew or expect - acked >= sz.chunk or t - ack_t >= 0.05:
-                    self._write(W.command(cid, W.ACK, expect, sz.chunk, sz.window))
-                    acked = expect
-                    ack_t = t
-
-
-class _Sizes:
-    """The frame size and window asked of the dock, adapted to the errors
-    seen (ZMODEM's rule: halve on an error, double after a run of clean
-    frames). Go-back-N resends everything in flight after a lost frame, so
-    while shrunk the window is a few frames; at the clean line's frame size
-    it is the clean line's window again."""
-
-    def __init__(self, base_chunk, base_window, rate, current, stats):
-        self.base_chunk = base_chunk
-        self.base_window = base_window
-        self.rate = rate
-        self.stats = stats
-        self.run = 0
-        c = base_chunk if current is None else min(current, base_chunk)
-        self._set(max(W.MIN_CHUNK, c), None)
-
-    def _set(self, chunk, why):
-        self.chunk = chunk
-        if chunk >= self.base_chunk:
-            self.window = self.base_window
-        else:
-            self.window = min(self.base_window, max(NOISY_WINDOW_FRAMES * chunk, int(self.rate * NOISY_WINDOW_S)))
-        # re-ack when nothing came for a few frames' line time
-        self.reack = max(0.03, 3 * (chunk + W.OVERHEAD) / self.rate)
-        # ask again for a resend not answered within what was in flight
-        # (the window) and the frame itself, with margin
-        self.reask = 1.5 * (self.window + chunk + 2 * W.OVERHEAD) / self.rate + 0.05
-        st = self.stats
-        st["chunk"] = chunk
-        if st["chunk_min"] is None or chunk < st["chunk_min"]:
-            st["chunk_min"] = chunk
-        if why is not None:
-            st[why] += 1
-            h = st["chunk_history"]
-            h.append(chunk)
-            del h[:-HISTORY]
-
-    def error(self):
-        self.run = 0
-        if self.chunk > W.MIN_CHUNK:
-            self._set(max(W.MIN_CHUNK, self.chunk // 2), "shrinks")
-
-    def clean(self):
-        """A good frame arrived in order. True when the size grew."""
-        self.run += 1
-        if self.run >= GROW_AFTER and self.chunk < self.base_chunk:
-            self.run = 0
-            self._set(min(self.base_chunk, self.chunk * 2), "grows")
-            return True
-        return False
+                    progress(n)
+            if held.high - acked_high >= sz.ack_every or (t - ack_t >= sz.ack_s and held.high > acked_high):
+                acked_high, ack_t = ack()

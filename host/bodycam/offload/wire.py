@@ -18,9 +18,12 @@ Frame = namedtuple("Frame", "type id offset payload")
 
 
 class FrameReader:
-    def __init__(self, read):
-        """read(n) -> up to n bytes, b"" after the port's timeout."""
+    def __init__(self, read, on_bad=None):
+        """read(n) -> up to n bytes, b"" after the port's timeout;
+        on_bad(type, id, offset, n): a frame whose header holds arrived
+        with its payload damaged."""
         self.read = read
+        self.on_bad = on_bad
         self.buf = bytearray()
         self.skipped = 0  # bytes that were not part of a good frame
         self.bad_frames = 0  # frames with a good header and a bad payload CRC
@@ -64,6 +67,8 @@ class FrameReader:
             want, = struct.unpack_from("<I", buf, W.HEADER + n)
             if crc32(payload) != want:
                 self.bad_frames += 1
+                if self.on_bad is not None:
+                    self.on_bad(typ, cid, off, n)
                 self._skip(1)
                 continue
             del buf[:end]
