@@ -207,6 +207,9 @@ class StdioLink:
 def current_baud():
     if sys.platform == "esp32":
         return BOOT_BAUD
+    vb = _virtual_board()
+    if vb is not None:
+        return vb.uart_baud()
     import ptyline  # the unix port's line is a pty (sim/board_side)
     return ptyline.current_baud(BOOT_BAUD)
 

@@ -222,15 +222,16 @@ print(json.dumps([calls, err]))
     assert err is not None and err.startswith("UART(0, baudrate=921600) failed")
 
 
-def test_a_speed_the_board_cannot_take_leaves_pull_at_the_boot_speed_with_the_reason(tmp_path):
+def test_a_speed_the_adapter_cannot_carry_leaves_pull_at_the_boot_speed_with_the_reason(tmp_path):
     from bodycam.offload import pull_all
     with VirtualBoard(state_dir=str(tmp_path / "vb"), speed=10, cpu="host") as vb:
         vb.wait_recording_ready()
-        # 3000000 is in the dock's list; the virtual board's pty cannot run it
+        # 3000000 is in the dock's list and the ESP32's divider makes it;
+        # the ESP32-CAM-MB's CH340 stops at 2 Mbaud and refuses it
         s = pull_all(vb.port_url, str(tmp_path / "out"), baud=3000000, progress=False, say=lambda m: None)
+        assert vb.uart_stats()["board_baud"] == 115200  # the dock went back by itself
     assert s["errors"] == [] and s["baud"] == 115200 and "AUDIT.LOG" in s["pulled"]
-    assert any("did not work at 3000000" in w and "the camera says: baud 3000000 failed" in w
-               for w in s["warnings"]), s["warnings"]
+    assert any("did not work at 3000000" in w for w in s["warnings"]), s["warnings"]
 
 
 # --- item 4: Ctrl-C ------------------------------------------------------------------

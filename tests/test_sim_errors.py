@@ -61,7 +61,7 @@ def test_state_dir_of_another_board_id(tmp_path):
 @pytest.mark.parametrize("kw, msg", [
     ({"speed": 0}, "speed must be more than 0"),
     ({"speed": 5000}, "at most 1000"),
-    ({"baud": 123457}, "cannot run at 123457 baud"),
+    ({"baud": 6000000}, "cannot run at 6000000 baud: the ESP32.s UART goes up to 5000000"),
     ({"settings": {"fps": 99}}, "settings: setting 'fps' must be a whole number from 1 to 30"),
     ({"settings": {"framerate": 5}}, "unknown setting 'framerate'"),
 ])

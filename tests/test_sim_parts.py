@@ -12,7 +12,7 @@ from bodycam.sim.clock import BoardClock
 from bodycam.sim.errors import SimError
 from bodycam.sim.scene import Scene
 from bodycam.sim.storage import Image as FsImage
-from bodycam.sim.uart import RAW_BANNER, ReplWatch, speed_code
+from bodycam.sim.uart import RAW_BANNER, ReplWatch, uart_rate
 from bodycam.sim.wire import Wire, garble
 
 BANNER = (b'MicroPython 9458e3a23f on 2026-07-05; linux [GCC 14.2.1] version\r\n'
@@ -42,9 +42,15 @@ def test_garble_only_when_rates_disagree():
     assert len(junk) == len(data) and junk != data
 
 
-def test_unknown_baud_is_refused_with_the_choices():
-    with pytest.raises(ValueError, match="cannot run at 123457 baud.*115200"):
-        speed_code(123457)
+def test_the_uart_runs_at_what_the_esp32_divider_makes_of_any_baud():
+    # (80 MHz << 4) / baud, integer and 4-bit fraction: 2 Mbaud is exact,
+    # 921600 is 922190, odd rates are fine, termios has nothing to say
+    assert uart_rate(2000000) == 2000000 and uart_rate(115200) == pytest.approx(115200, rel=1e-4)
+    assert uart_rate(921600) == pytest.approx(922190, abs=1) and uart_rate(123457) == pytest.approx(123457, rel=1e-4)
+    with pytest.raises(ValueError, match="cannot run at 6000000 baud: the ESP32's UART goes up to 5000000"):
+        uart_rate(6000000)
+    with pytest.raises(ValueError, match="too slow for the ESP32's divider"):
+        uart_rate(50)
 
 
 def test_repl_watch_follows_raw_and_friendly_mode():

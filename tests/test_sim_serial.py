@@ -163,7 +163,7 @@ def test_ctrl_c_is_data_when_the_firmware_turned_kbd_intr_off(vb):
         p.close()
 
 
-def test_the_firmware_sets_the_line_speed_through_termios(vb):
+def test_the_firmware_sets_the_line_speed_through_the_uarts_divider(vb):
     running(vb)
     p = repl(vb.port_url)
     try:

@@ -37,7 +37,7 @@ from bodycam.sim.portserver import PortServer
 from bodycam.sim.sensor import Sensor
 from bodycam.sim.sockets import UnixServer
 from bodycam.sim.storage import VFS_OFFSET, StateDir
-from bodycam.sim.uart import BoardUart, speed_code
+from bodycam.sim.uart import BoardUart, uart_rate
 
 # EN's RC delay: EN must stay high this long before the chip runs, and IO0
 # is sampled then. Longer than on the real board (~10 ms) because pyserial's
@@ -79,8 +79,8 @@ class VirtualBoard:
         if not isinstance(speed, (int, float)) or not 0 < speed <= MAX_SPEED:
             raise SimError("speed must be more than 0 and at most %d, not %r" % (MAX_SPEED, speed))
         try:
-            speed_code(baud)
-        except (ValueError, TypeError) as e:
+            uart_rate(baud)
+        except ValueError as e:
             raise SimError(str(e))
         if heap_bytes is not None and (not isinstance(heap_bytes, int) or heap_bytes < MIN_HEAP):
             raise SimError("heap_bytes must be a whole number of bytes >= %d, not %r" % (MIN_HEAP, heap_bytes))
@@ -387,7 +387,7 @@ class VirtualBoard:
         released = 1 - self._pressed_level
         return {
             "op": "hello", "board_us": self.clock.us(), "speed_milli": self.clock.speed_milli,
-            "mode": self._mode,
+            "mode": self._mode, "baud": self.uart.board_baud(),
             "pins": {str(gpio): self._pressed_level if self.button_down else released},
             "rtc_ms": self._rtc_now(),
             "flash": self.store.flash_path, "vfs_offset": VFS_OFFSET,
@@ -419,6 +419,12 @@ class VirtualBoard:
         elif op == "rtc":
             self._rtc = (m["unix_ms"], m["board_us"])
             self.log("RTC set")
+        elif op == "uart":  # the firmware set its UART's divider (vboard.UART)
+            try:
+                self.uart.set_board_baud(m["baud"])
+                self.log("the firmware switched the UART to %d baud" % m["baud"])
+            except (ValueError, KeyError) as e:
+                self.log("the firmware's UART change failed: %s" % e)
         elif op == "costs":
             self.costs = m  # what the board has been charged so far (vboard_costs.Report)
         elif op == "reset":

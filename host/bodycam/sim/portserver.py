@@ -14,7 +14,7 @@ import time
 import serial
 from serial.rfc2217 import PortManager
 
-MAX_BAUD = 5000000  # the ESP32 UART's limit
+from bodycam.sim.uart import ADAPTER, ADAPTER_MAX_BAUD
 
 
 class AdapterLines:
@@ -41,8 +41,10 @@ class AdapterLines:
 
     @baudrate.setter
     def baudrate(self, v):
-        if not 50 <= v <= MAX_BAUD:
-            raise ValueError("baud rate %d is out of range" % v)
+        # the chip refuses what it cannot make: the client hears the old
+        # rate back (pyserial: "Remote does not accept parameter change")
+        if not 50 <= v <= ADAPTER_MAX_BAUD:
+            raise ValueError("the %s carries 50 to %d baud, not %d" % (ADAPTER, ADAPTER_MAX_BAUD, v))
         self._b.uart.host_baud = v
 
     @property

@@ -3,10 +3,13 @@
 The MicroPython process's stdin/stdout/stderr are a pty; this module is the
 other end. Bytes cross in both directions no faster than the line rate of
 the sender (wire.py), and arrive as junk if the two ends' rates disagree.
-The board's rate is the pty's termios speed (the firmware changes it the
-way the unix port can: termios, see firmware/dockio.py; the simulator sets
-it at boot and for the ROM loader's CHANGE_BAUDRATE). The host's rate is
-what the RFC 2217 client set.
+The board's rate is what its UART's divider makes of the baud rate asked
+for (80 MHz << 4 / baud, as on the ESP32: any rate it can make, not only
+the ones termios knows): the simulator sets it at boot and for the ROM
+loader's CHANGE_BAUDRATE, the firmware through the control socket
+(vboard.UART). The pty's own termios speed plays no part. The host's rate
+is what its RFC 2217 client set; the ESP32-CAM-MB's USB-UART chip (a
+CH340) carries up to 2 Mbaud.
 
 Host to board, as the ESP32's UART driver does it: a 0x03 byte while
 Python code runs raises KeyboardInterrupt (SIGINT to the process) instead of
@@ -27,7 +30,8 @@ import termios
 import threading
 import tty
 
-from bodycam.sim.wire import Wire, chunk_size_for, garble
+from bodycam.device.portfind import ESP32_UART_CLOCK, FASTEST, esp32_uart_rate
+from bodycam.sim.wire import Wire, chunk_size_for, garble, rates_match
 
 RX_BUFFER = 260  # MicroPython ESP32's stdin ring buffer
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
@@ -35,16 +39,23 @@ FRIENDLY_BANNER = b'Type "help()" for more information.'
 HOST_QUEUE = 4096  # host->board bytes buffered before the client is held back
 RECENT = 4096
 
-_SPEEDS = {getattr(termios, n): int(n[1:]) for n in dir(termios)
-           if n.startswith("B") and n[1:].isdigit() and int(n[1:]) > 0}
-_CODES = {v: k for k, v in _SPEEDS.items()}
+ADAPTER = "CH340"  # the ESP32-CAM-MB's USB-UART chip
+ADAPTER_MAX_BAUD = FASTEST[ADAPTER]
+MAX_BAUD = 5000000  # the ESP32 UART's top rate (/work/shared/reference/esp32cam.md)
+CLKDIV_MAX = 0xFFFFF  # the divider's integer part: 20 bits (ESP-IDF hal/esp32 uart_ll_set_baudrate)
 
 
-def speed_code(baud):
-    if baud not in _CODES:
-        raise ValueError("the virtual board's UART cannot run at %d baud (termios has no B%d); use one of %s"
-                         % (baud, baud, ", ".join(str(b) for b in sorted(_CODES) if b >= 9600)))
-    return _CODES[baud]
+def uart_rate(baud):
+    """The rate the ESP32's UART runs at when asked for `baud`; ValueError
+    when its divider cannot make it."""
+    if not isinstance(baud, int) or isinstance(baud, bool) or baud <= 0:
+        raise ValueError("baud rate must be a whole number above 0, not %r" % (baud,))
+    if baud > MAX_BAUD:
+        raise ValueError("the virtual board's UART cannot run at %d baud: the ESP32's UART goes up to %d"
+                         % (baud, MAX_BAUD))
+    if (ESP32_UART_CLOCK << 4) // baud >> 4 > CLKDIV_MAX:
+        raise ValueError("the virtual board's UART cannot run at %d baud: too slow for the ESP32's divider" % baud)
+    return esp32_uart_rate(baud)
 
 
 class ReplWatch:
@@ -92,6 +103,7 @@ class BoardUart:
         self.default_baud = baud
         self.set_line(baud)
         self.host_baud = baud
+        self.adapter_max_baud = ADAPTER_MAX_BAUD
         self.rx_buffer = rx_buffer
         self.log = log or (lambda msg: None)
         self.to_host = None  # send(bytes) of the connected client, or None
@@ -125,20 +137,24 @@ class BoardUart:
         a[3] |= termios.ISIG | termios.NOFLSH
         for c in (termios.VINTR, termios.VQUIT, termios.VSUSP):
             a[6][c] = 0  # _POSIX_VDISABLE
-        code = speed_code(baud)
-        a[4] = a[5] = code
         termios.tcsetattr(self.slave, termios.TCSANOW, a)
+        self.set_board_baud(baud)
 
     def board_baud(self):
-        try:
-            return _SPEEDS.get(termios.tcgetattr(self.slave)[5], self.default_baud)
-        except termios.error:
-            return self.default_baud
+        """The baud rate the board's UART was set to."""
+        return self._board_baud
 
     def set_board_baud(self, baud):
-        a = termios.tcgetattr(self.slave)
-        a[4] = a[5] = speed_code(baud)
-        termios.tcsetattr(self.slave, termios.TCSANOW, a)
+        """The board's UART divider: the rate it makes of `baud` paces and
+        garbles the line from now on (ValueError if it cannot)."""
+        rate = uart_rate(baud)
+        self._board_baud = baud
+        self.board_rate = rate
+
+    def _carries(self, sent, read):
+        """The bytes arrive as sent: both ends at the same rate (within a
+        UART's tolerance), and the adapter can run at it."""
+        return self.host_baud <= self.adapter_max_baud and rates_match(sent, read)
 
     # --- what drives the board side ----------------------------------------------
     def attach(self, pid, raw=False):
@@ -228,7 +244,7 @@ class BoardUart:
             if callable(item):
                 item()
                 continue
-            baud = self.board_baud()
+            baud = self.board_rate
             if item is None:
                 data = self._read_pty(chunk_size_for(baud))
                 if not data:
@@ -248,7 +264,7 @@ class BoardUart:
                     self.stats["unheard"] += len(piece)
                     continue
                 try:
-                    send(garble(piece, baud, self.host_baud))
+                    send(piece if self._carries(baud, self.host_baud) else garble(piece, baud, 0))
                     self.stats["to_host"] += len(piece)
                 except OSError:
                     self.stats["unheard"] += len(piece)
@@ -276,7 +292,7 @@ class BoardUart:
                 del self._rx[:n]
                 self._cond.notify_all()
             self._rx_wire.cross(len(chunk), baud)
-            data = garble(chunk, baud, self.board_baud())
+            data = chunk if self._carries(baud, self.board_rate) else garble(chunk, baud, 0)
             self._to_board(data)
 
     def _to_board(self, data):

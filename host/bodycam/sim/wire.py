@@ -42,7 +42,7 @@ SLACK_S = 0.010
 def chunk_size_for(baud):
     """Bytes moved per step: about 5 ms of line time, small enough that
     bytes arrive with realistic latency."""
-    return max(1, baud // BITS_PER_BYTE // 200)
+    return max(1, int(baud) // BITS_PER_BYTE // 200)
 
 
 def rates_match(a, b):

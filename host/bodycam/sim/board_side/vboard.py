@@ -8,8 +8,9 @@
 # BoardHal is the HAL main.py uses on the virtual board: the same interface
 # as hal_esp32.Esp32Hal (button_pin, clock, camera, clips_dir, ticks_ms,
 # sleep_ms, led), plus reset() standing in for machine.reset(). The UART is
-# the process's stdin/stdout (a pty): its speed is the pty's termios speed
-# (ptyline.set_pty_baud sets it), which the simulator paces the line by.
+# the process's stdin/stdout (a pty); its speed is the divider set through
+# UART() below, which tells the simulator over the control socket (any rate
+# the ESP32's divider makes, not only the ones termios knows).
 import json
 import os
 import select
@@ -455,13 +456,33 @@ class ReplUart:
 _REPL_UART = None
 
 
+def uart_baud():
+    """The REPL UART's baud rate now (the simulator says at boot)."""
+    return _BAUD[0] if _BAUD[0] else LINK.info.get("baud", 115200)
+
+
+_BAUD = [0]
+
+
 def repl_uart():
     """The board's REPL UART model (one per boot)."""
     global _REPL_UART
     if _REPL_UART is None:
-        import ptyline
-        _REPL_UART = ReplUart(LINK, sys.stdout.buffer, ptyline.current_baud(115200))
+        _REPL_UART = ReplUart(LINK, sys.stdout.buffer, uart_baud())
     return _REPL_UART
+
+
+def set_divider(baud):
+    """uart_set_baudrate on the REPL UART: ESP-IDF's divider is
+    (80 MHz << 4) / baud, its integer part 20 bits (hal/esp32 uart_ll.h
+    uart_ll_set_baudrate); a rate it cannot make fails with ESP_FAIL
+    ("baud rate unachievable") and changes nothing."""
+    if baud <= 0 or (80000000 << 4) // baud >> 4 > 0xFFFFF:
+        _idf_log("baud rate unachievable")
+        raise OSError(1, "ESP_FAIL")  # check_esp_err: OSError(-code, name)
+    LINK.send({"op": "uart", "baud": baud})
+    _BAUD[0] = baud
+    repl_uart().set_baud(baud)
 
 
 def UART(uart_id, baudrate=0, **kw):
@@ -479,14 +500,12 @@ def UART(uart_id, baudrate=0, **kw):
     if uart_id != 0:
         raise ValueError("the virtual board models UART(0), the REPL UART, only")
     if baudrate:
-        import ptyline
-        ptyline.set_pty_baud(baudrate)
-        repl_uart().set_baud(baudrate)
+        set_divider(baudrate)
     # ESP-IDF logs the failing call on the console (errors are printed:
     # sdkconfig.base sets CONFIG_LOG_DEFAULT_LEVEL_ERROR), at the new speed.
     if kw.get("timeout_char", 0):
         _idf_log("uart_flush_input: uart driver error")  # (ESP_RETURN_ON_FALSE adds the source line)
-        raise OSError(-1, "ESP_FAIL")  # uart_flush_input: no driver
+        raise OSError(1, "ESP_FAIL")  # uart_flush_input: no driver
     _idf_log("call uart_driver_install API first")
     raise OSError(-ESP_ERR_INVALID_STATE, "ESP_ERR_INVALID_STATE")
 
