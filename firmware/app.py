@@ -187,6 +187,9 @@ class App:
             self._loop()
         finally:
             micropython.kbd_intr(3)
+            for svc in self.services:  # e.g. the dock gives the REPL its UART back
+                if hasattr(svc, "close"):
+                    svc.close()
 
     def _loop(self):
         hal = self.hal

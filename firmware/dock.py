@@ -53,11 +53,21 @@ class Dock:
         self.cached = None  # (id, crc, reply frame, ms): a repeated command gets the same reply
         self.last_cmd = self.ms()
 
+    def close(self):
+        """The loop is ending (App.run): the REPL's UART back on its pins."""
+        self.stream.close()
+        close = getattr(self.link, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception as e:
+                self.last_error = "closing the link: %s" % e
+
     def use_link(self, link):
         """Talk over another link from now on (the speed step's UART, a
         test's memory link)."""
         self.link = link
-        self.out.link = link
+        self.out.use(link)
 
     # --- the service ------------------------------------------------------
     def poll(self, now):
@@ -102,9 +112,12 @@ class Dock:
                 wait = left if left < 20 else 20
                 link = self.link
                 if not self.out.idle():
-                    # the UART is full: wait until a batch fits (or a byte comes)
+                    # the UART is full: wait until a batch (UART1's ring: the
+                    # frame) fits, or a byte comes
                     want = self.out.left()
-                    link.wait_room(want if 0 < want < ROOM_BATCH else ROOM_BATCH, wait)
+                    if not getattr(link, "whole", False) and not 0 < want < ROOM_BATCH:
+                        want = ROOM_BATCH
+                    link.wait_room(want, wait)
                 elif self.stream.f is not None or self.job is not None:
                     link.wait(wait, False)  # the window is full: wait for an ack
                 else:
@@ -254,6 +267,7 @@ class Dock:
                 "frames_captured": self.app.ring.next_seq, "capture_errors": self.app.capture_errors,
                 "dock": self.stats, "last_error": self.last_error,
                 "tx_tick_waits": getattr(getattr(link, "out", None), "tick_waits", None),
+                "tx_ring_waits": getattr(getattr(getattr(link, "out", None), "u", None), "ring_waits", None),
                 "health": self.app.health() if hasattr(self.app, "health") else None}
 
     # P: ping (also confirms a new baud)

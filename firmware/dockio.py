@@ -3,6 +3,10 @@
 # (line speed, RTC). The dock talks to any object with this interface, so
 # tests swap in a memory link.
 #
+# Above the boot speed, output goes through UART1 with ESP-IDF's driver and
+# a TX ring buffer on the REPL's pins (dockuart.FastTx), so the line stays
+# busy while the loop reads the card; input is always the REPL's stdin.
+#
 # Output on the ESP32 (MicroPython v1.27.0, ports/esp32/uart.c
 # uart_stdout_tx_strn): a write puts what fits into the REPL UART's 128-byte
 # TX FIFO and waits one FreeRTOS tick (10 ms at the default
@@ -18,6 +22,9 @@ import select
 import sys
 import time
 
+import dockuart
+from dockuart import repl_baud  # noqa: F401 (the speed step's call, tested by name)
+
 BOOT_BAUD = 115200
 TX_FIFO = 128  # SOC_UART_FIFO_LEN (ESP32, ESP32-S3)
 TX_SLACK = 16  # bytes of the FIFO the estimate leaves unused (clock and divider error)
@@ -25,13 +32,17 @@ ESP_ERR_INVALID_STATE = 0x103
 
 
 class TxPacer:
-    """The REPL UART's TX FIFO level, estimated: bytes written go out at
-    baud/10 per second (8N1). Integer maths on the ticks_us clock, sized so
+    """A UART's TX buffer level, estimated: bytes written go out at baud/10
+    per second (8N1). The REPL UART's 128-byte FIFO by default, or UART1's
+    ring (dockuart.FastTx). Integer maths on the ticks_us clock, sized so
     nothing overflows a small int (no allocation)."""
 
-    def __init__(self, ticks_us, sleep_us, baud):
+    def __init__(self, ticks_us, sleep_us, baud, capacity=TX_FIFO, slack=TX_SLACK, ring=False):
         self.us = ticks_us
         self.sleep_us = sleep_us
+        self.capacity = capacity
+        self.ring = ring  # a ring takes a whole write (waiting for room if need be), a FIFO a piece a tick
+        self.slack = slack
         self.level = 0
         self.rem = 0
         self.at = ticks_us()
@@ -41,7 +52,7 @@ class TxPacer:
         if self.level:
             self.update()  # what left at the old rate
         self.per = baud // 100  # bytes per 100000 us
-        self.full_us = TX_FIFO * 100000 // self.per + 1  # a full FIFO drains in this
+        self.full_us = self.capacity * 100000 // self.per + 1  # a full buffer drains in this
 
     def update(self):
         # Drained since the last look, carrying the fraction of a byte
@@ -64,25 +75,25 @@ class TxPacer:
 
     def room(self):
         self.update()
-        r = TX_FIFO - TX_SLACK - self.level
+        r = self.capacity - self.slack - self.level
         return r if r > 0 else 0
 
     def wrote(self, n, room):
         """After writing n bytes when room() said `room`. The bytes are
         taken to enter the FIFO as the write returns (it may have started
         later than room() was asked): never earlier than they did."""
-        if n <= room:
-            self.update()  # what was in the FIFO drained meanwhile
+        if n <= room or self.ring:
+            self.update()  # what was in the buffer drained meanwhile
             self.level += n
         else:  # the write waited for the FIFO: it is full as the call returns
-            self.level = TX_FIFO
+            self.level = self.capacity
             self.rem = 0
             self.at = self.us()
 
     def wait_us(self, want):
         """How long until `want` bytes fit (0: now)."""
         self.update()
-        over = self.level + want - (TX_FIFO - TX_SLACK)
+        over = self.level + want - (self.capacity - self.slack)
         if over <= 0:
             return 0
         return over * 100000 // self.per + 1
@@ -116,10 +127,27 @@ class StdioLink:
         self.pio.register(sys.stdin, select.POLLIN)
         self.pio.register(sys.stdout, select.POLLOUT)
         self.eof = False
-        self.baud = current_baud()
-        # The REPL UART's output path, paced where it is a UART with a FIFO.
+        # the virtual board's stdin, whose pty syscalls stand for the ESP32's
+        # C ring buffer (vboard_uart.ReplStdin); None: read sys.stdin here
+        vb = _virtual_board()
+        self.stdin = vb.repl_stdin() if vb is not None else None
+        self.baud = self.boot_baud = current_baud()
+        self.fast = None  # dockuart.FastTx while UART1 carries our output
+        self._use()
+
+    def _use(self):
+        """The output path for the UART that drives the TX pin now."""
+        self.kind = "repl"
+        self.whole = False  # write whole frames only (UART1: UART.write takes no offset)
+        self.out = sys.stdout.buffer
         self.pacer = None
-        if sys.platform == "esp32":
+        fast = self.fast
+        if fast is not None:
+            self.kind = fast.kind
+            self.whole = True
+            self.out = fast
+            self.pacer = TxPacer(fast.ticks_us, fast.sleep_us, self.baud, fast.capacity, 0, True)
+        elif sys.platform == "esp32":
             self.pacer = TxPacer(time.ticks_us, time.sleep_us, self.baud)
         else:
             vb = _virtual_board()
@@ -129,6 +157,8 @@ class StdioLink:
                 self.pacer = TxPacer(u.ticks_us, u.sleep_us, self.baud)
 
     def any(self):
+        if self.stdin is not None:
+            return self.stdin.any()
         if self.eof:
             return False
         for _, ev in self.p.ipoll(0):
@@ -144,12 +174,17 @@ class StdioLink:
 
     def wait(self, ms, out=False):
         """Until a byte arrives (or, with out, stdout has room) or ms pass."""
+        if self.stdin is not None and not out:
+            self.stdin.wait(ms)
+            return
         if self.eof and not out:
             return
         for _ in (self.pio if out else self.p).ipoll(ms):
             return
 
     def readinto(self, b1):
+        if self.stdin is not None:
+            return self.stdin.readinto(b1)
         n = self.inp.readinto(b1, 1)
         if not n:
             self.eof = True  # pipe closed (tests); a UART never ends
@@ -160,7 +195,10 @@ class StdioLink:
         (ESP32), or a frame's worth when the pty has room (unix port)."""
         p = self.pacer
         if p is not None:
-            return p.room()
+            r = p.room()
+            if self.whole and r and not p.level:
+                return 65536  # an empty ring takes any frame (one larger than its estimate waits a little)
+            return r
         return 65536 if self.writable() else 0
 
     def wait_room(self, want, max_ms):
@@ -181,16 +219,22 @@ class StdioLink:
             self.out.write(buf, off, n)
             return
         room = p.room()
-        self.out.write(buf, off, n)
+        if self.whole:
+            self.out.write(buf if off == 0 and n == len(buf) else memoryview(buf)[off:off + n])
+        else:
+            self.out.write(buf, off, n)
         p.wrote(n, room)
 
     def drain(self):
         # Wait until written bytes have left (before changing the speed):
         # v1.27.0's machine_uart.c waits for TX only when an IDF driver is
         # installed, which the REPL UART never has, so this is up to us.
+        if self.fast is not None:
+            self.fast.flush()
+            return
         p = self.pacer
         if p is not None:
-            p.sleep_us(p.wait_us(TX_FIFO - TX_SLACK) + 2000)
+            p.sleep_us(p.wait_us(p.capacity - p.slack) + 2000)
             return
         try:
             self.out.flush()
@@ -198,10 +242,31 @@ class StdioLink:
             pass
 
     def set_baud(self, baud):
-        set_baud(baud)
+        """Both UARTs at `baud`: UART0's divider (stdin hears the host at
+        it), and above the boot speed UART1 on the TX pin; at the boot speed
+        UART0 drives the pin again. ValueError: nothing changed."""
+        fast = self.fast
+        if baud > self.boot_baud:
+            set_baud(baud)
+            if fast is not None:
+                fast.set_baud(baud)
+            else:
+                self.fast = dockuart.take_tx(baud)
+        elif fast is not None:
+            self.fast = None
+            fast.release(baud)
+        else:
+            set_baud(baud)
         self.baud = baud
-        if self.pacer is not None:
-            self.pacer.set_baud(baud)
+        self._use()
+
+    def close(self):
+        """UART0 back on the REPL's pins (before the REPL runs)."""
+        fast = self.fast
+        if fast is not None:
+            self.fast = None
+            fast.release(self.baud)
+            self._use()
 
 
 def current_baud():
@@ -227,22 +292,6 @@ def set_baud(baud):
         return
     import ptyline
     ptyline.set_pty_baud(baud)
-
-
-def repl_baud(uart, baud):
-    """The speed step that works on MicroPython v1.27.0's ESP32 REPL UART.
-    machine_uart.c: UART(0, baudrate=B) sets the divider (uart_set_baudrate
-    needs no IDF driver), then fails with OSError ESP_ERR_INVALID_STATE at
-    uart_set_rx_full_threshold, which does need the driver the REPL UART
-    never has. So the speed has changed when that error comes; any other
-    error came before the divider (e.g. "baud rate unachievable").
-    UART(0).init(baudrate=B) cannot work: UART(0) raises first, with the
-    divider untouched."""
-    try:
-        uart(0, baudrate=baud)
-    except OSError as e:
-        if not e.args or e.args[0] != -ESP_ERR_INVALID_STATE:
-            raise ValueError("UART(0, baudrate=%d) failed: %s" % (baud, e))
 
 
 def set_rtc(unix_ms):

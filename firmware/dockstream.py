@@ -183,6 +183,13 @@ class FileStream:
             ends[i - 1] = ends[i]
         self.nrq -= 1
 
+    def _index(self, c):
+        sizes = W.CHUNKS
+        for i in range(self.ci + 1):
+            if sizes[i] == c:
+                return i
+        return self.ci
+
     def _read(self, off, c):
         """Read c bytes (fewer at the end of the file) at off into the
         frame buffer and put that data frame in flight."""
@@ -193,7 +200,7 @@ class FileStream:
         want = self.size - off
         out = self.out
         if want >= c:
-            n = f.readinto(out.views[_index(c)])
+            n = f.readinto(out.views[self._index(c)])
         else:
             n = f.readinto(out.payload, want)
         if n != c and n != want:
@@ -206,9 +213,3 @@ class FileStream:
         return n
 
 
-def _index(c):
-    sizes = W.CHUNKS
-    for i in range(len(sizes)):
-        if sizes[i] == c:
-            return i
-    return 0

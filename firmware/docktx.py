@@ -16,18 +16,28 @@ import dockwire as W
 
 class FrameOut:
     def __init__(self, link):
-        self.link = link
+        self.use(link)
         self.fbuf = bytearray(W.OVERHEAD + W.MAX_PAYLOAD)
         self.fbuf[0] = 0xBC
         self.fbuf[1] = 0xDC
         mv = memoryview(self.fbuf)
         self.hdr10 = mv[0:10]
         self.payload = mv[W.HEADER:W.HEADER + W.MAX_PAYLOAD]
-        # one view per frame size: a full frame's CRC without slicing
+        # one view per frame size: a full frame's CRC without slicing, and
+        # the whole frame for a link that takes whole buffers only
         self.views = tuple(mv[W.HEADER:W.HEADER + c] for c in W.CHUNKS)
+        self.frames = tuple(mv[0:W.OVERHEAD + c] for c in W.CHUNKS)
+        self.end_frame = mv[0:W.OVERHEAD]
+        self.mv = mv
         self.ob = None  # the frame in flight: buffer, next offset, end
         self.oo = self.oe = 0
         self.replies = []  # whole frames waiting behind it
+
+    def use(self, link):
+        # bound once: getattr(link, "room") in pump() would allocate a bound
+        # method every call (garbage, so collections, in the hot path)
+        self.link = link
+        self.room = getattr(link, "room", None)
 
     def idle(self):
         """Nothing in flight and nothing queued."""
@@ -48,9 +58,11 @@ class FrameOut:
 
     def pump(self):
         """Write what the link takes now without waiting. True when nothing
-        is left to send."""
+        is left to send. A link that takes whole frames only (link.whole:
+        UART1's ring) gets each at once when it fits."""
         link = self.link
-        room = getattr(link, "room", None)
+        room = self.room
+        whole = getattr(link, "whole", False)  # (an attribute: no allocation) it changes with the speed step
         while True:
             if self.ob is None:
                 if not self.replies:
@@ -63,6 +75,8 @@ class FrameOut:
                 if r <= 0:
                     return False
                 if k > r:
+                    if whole:
+                        return False
                     k = r
             link.write(self.ob, k, self.oo)
             self.oo += k
@@ -80,16 +94,22 @@ class FrameOut:
         buf = self.fbuf
         struct.pack_into("<BBHI", buf, 2, typ, sid, n, off)
         struct.pack_into("<H", buf, 10, crc32(self.hdr10) & 0xFFFF)
+        i = _size_index(n)
         if n == 0:
             struct.pack_into("<I", buf, W.HEADER, 0)  # CRC-32 of nothing
-        elif n == len(self.views[-1]):
-            struct.pack_into("<I", buf, W.HEADER + n, crc32(self.views[-1]))
-        else:
-            struct.pack_into("<I", buf, W.HEADER + n, crc32(self._view(n)))
-        self._start(buf, W.OVERHEAD + n)
+            frame = self.end_frame
+        elif i >= 0:
+            struct.pack_into("<I", buf, W.HEADER + n, crc32(self.views[i]))
+            frame = self.frames[i]
+        else:  # a short last frame only: slices (allocates) once a file
+            struct.pack_into("<I", buf, W.HEADER + n, crc32(self.payload[:n]))
+            frame = self.mv[0:W.OVERHEAD + n]
+        self._start(frame, W.OVERHEAD + n)
 
-    def _view(self, n):
-        for v in self.views:
-            if len(v) == n:
-                return v
-        return self.payload[:n]  # a short last frame only
+
+def _size_index(n):
+    sizes = W.CHUNKS
+    for i in range(len(sizes)):
+        if sizes[i] == n:
+            return i
+    return -1

@@ -218,9 +218,9 @@ for i in range(50000):               # block reads, as littlefs makes them
     part.readblocks(i %% 16, buf, 128)
 hal()
 ops = cpu.charged_us - c0
-t = time.ticks_ms()
-while time.ticks_diff(time.ticks_ms(), t) < 20:
-    pass                             # 20 ms of the firmware's own work: billed
+t = time.clock()
+while time.clock() - t < 0.020:
+    pass                             # 20 ms of the firmware's own CPU (not wall: the host may be loaded): billed
 hal()
 own = cpu.charged_us - c0 - ops
 print(json.dumps({"calls": calls, "ops": ops, "own": own}))
@@ -230,7 +230,9 @@ print(json.dumps({"calls": calls, "ops": ops, "own": own}))
     # ~1-1.5 us a HAL call the calibration misses (measured: 4.5-7 s, 1 s)
     assert out["calls"] < 15000000, out
     assert out["ops"] < 10000000, out
-    assert 1500000 < out["own"] < 2500000, out  # 20 ms x 100, less the 20 ms it took
+    # 20 ms x 100, less the 20 ms it took; the process clock's 20 ms read
+    # 14-15 ms of run time on this loaded VM (steal), hence the margin
+    assert 1000000 < out["own"] < 2500000, out
 
 
 def test_the_board_clock_agrees_with_the_simulators_on_the_first_boot_of_a_run(monkeypatch):
@@ -252,3 +254,37 @@ def test_the_board_clock_agrees_with_the_simulators_on_the_first_boot_of_a_run(m
         finally:
             port.close()
     assert before - 200 <= board <= after + 200, (before, board, after)
+
+
+@pytest.mark.xfail(strict=True, reason="known bias of the CPU model, not fixed yet (docs/virtual-board.md, "
+                   "'CPU clock'): reading /proc/self/stat first would fix it, but then garbage collections "
+                   "(host time x the pystone scale: ~4 s each with the 3.3 MB ring, ~100 ms on the chip) "
+                   "need a cost of their own first")
+def test_python_shorter_than_a_scheduler_tick_between_hal_calls_is_billed(run_mpy):
+    # /proc/self/schedstat moves only at ticks and switches: read alone
+    # after 50 us of Python it still shows the last switch; the Python is
+    # then added up inside the next HAL call's sleep and left out, and the
+    # firmware's work between HAL calls is billed as ~0 (a 2 Mbaud pull's
+    # dock: 0.8 % of board time; an idle board buffering VGA: 0 %).
+    out = run_mpy("""
+import json, time, vboard_costs
+bt = vboard_costs.BoardTime(1000)
+cpu = vboard_costs.Cpu(bt, 100.0, %r)
+cpu.firmware(True)
+hal = vboard_costs._bracket(cpu, lambda: time.sleep_us(200))   # a HAL call that sleeps (a switch)
+hal()
+c0 = cpu.charged_us
+py_us = 0
+for _ in range(400):
+    t = time.ticks_us()
+    s = 0
+    for i in range(300):             # ~tens of us of Python: far less than a tick
+        s += i * i
+    py_us += time.ticks_diff(time.ticks_us(), t)
+    hal()
+print(json.dumps({"charged_s": (cpu.charged_us - c0) / 1e6, "python_s": py_us / 1e6}))
+""" % cpu.bookkeeping())
+    # billed at ~x99 of the Python's time (measured as wall time: its CPU,
+    # or more when the host is loaded; the loop's own lines around it add
+    # a little): before, ~0
+    assert 40 * out["python_s"] < out["charged_s"] < 200 * out["python_s"], out

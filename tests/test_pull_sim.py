@@ -4,6 +4,7 @@ over serial bit-exact while the board keeps recording, the clip being
 recorded stays on the board, the audit log comes last, the baud steps up
 (921600, then 2 Mbaud) and back, and mpremote can still interrupt the
 firmware afterwards."""
+import json
 import os
 import subprocess
 import sys
@@ -50,6 +51,11 @@ def test_pull_while_recording_then_the_rest_and_mpremote_still_works(vb, tmp_pat
     s = pull_all(vb.port_url, out, baud=2000000, progress=False, say=lambda m: None)
     assert s["errors"] == [] and s["warnings"] == [] and s["baud"] == 2000000 and second + ".AVI" in s["pulled"]
     assert vb.uart_stats()["board_baud"] == 115200
+    # above the boot speed the dock wrote through UART1's TX ring on the
+    # REPL's pins, and gave them back to UART0 after (firmware/dockuart.py)
+    said = [m for t, m in vb.events if m.startswith("the firmware set the UART")]
+    assert "the firmware set the UART to 2000000 baud (UART1 drives TX at 2000000)" in said
+    assert said[-1] == "the firmware set the UART to 115200 baud"
     with open(os.path.join(out, second + ".AVI"), "rb") as f:
         assert f.read() == vb.read_sd_file("clips/" + second + ".AVI")
 
@@ -57,3 +63,19 @@ def test_pull_while_recording_then_the_rest_and_mpremote_still_works(vb, tmp_pat
     p = subprocess.run([sys.executable, "-m", "mpremote", "connect", vb.port_url, "resume", "exec", "print(6*7)"],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and "42" in p.stdout, p.stderr
+
+
+def test_pull_over_the_boards_kernel_tty_with_baud_auto_takes_the_ch340s_2_mbaud(vb, tmp_path, capsys):
+    # The same UART as a plain serial device (/dev/pts/N, opened as
+    # /dev/ttyUSB0 would be), standing for the ESP32-CAM-MB's CH340: --baud
+    # auto picks 2,000,000 for it, the host sets its tty's speed, the
+    # simulator follows it, and the dock steps up and back.
+    from bodycam import cli
+    from bodycam.device import portfind
+    assert vb.tty_path.startswith("/dev/") and portfind.auto_baud(vb.tty_path) == 2000000
+    assert vb.tty_path not in [p.device for p in portfind.adapters()]  # never listed as plugged in
+    code = cli.main(["pull", "--port", vb.tty_path, "--out", str(tmp_path / "out"), "--baud", "auto", "--json"])
+    s = json.loads(capsys.readouterr().out)
+    assert code == 0 and s["baud"] == 2000000 and s["warnings"] == [] and "AUDIT.LOG" in s["pulled"]
+    st = vb.uart_stats()
+    assert st["board_baud"] == 115200 and st["tty"]["to_host"] > 0 and st["tty"]["dropped"] == 0

@@ -87,8 +87,9 @@ def run(args):
     with VirtualBoard(board=args.board, state_dir=state, baud=args.baud, speed=args.speed,
                       port=args.port, log=event, sd=args.sd, heap_bytes=args.heap, card=args.card, cpu=args.cpu) as vb:
         out(vb.port_url)
-        out("virtual %s running: state in %s, board time %gx real time, %s card, %s CPU. "
-            "Type help for commands, Ctrl-C to stop." % (vb.profile["name"], state, args.speed, args.card, args.cpu))
+        out("virtual %s running: state in %s, board time %gx real time, %s card, %s CPU; the same UART "
+            "as a plain serial device: %s (no DTR/RTS). Type help for commands, Ctrl-C to stop."
+            % (vb.profile["name"], state, args.speed, args.card, args.cpu, vb.tty_path))
         if args.sd != "fat32":
             out("SD slot: %s (the board boots and buffers, and says why it cannot record)" % args.sd)
         if args.heap:

@@ -7,7 +7,11 @@ rate the adapter is known to carry, as the ESP32's UART really gets it.
     port = choose_port(args.port)     # given: used as is; else found, named, or a clear error
     baud = auto_baud(port)            # None when nothing faster is known
 """
+import json
+import os
 import sys
+import tempfile
+from types import SimpleNamespace
 
 # USB (vendor, product) -> what it is. product None: every product of that vendor.
 ADAPTERS = {
@@ -135,6 +139,8 @@ def auto_baud(port, comports=None):
         return None
     infos = comports if comports is not None else adapters()
     info = next((p for p in infos if p.device == port), None)
+    if info is None and comports is None:
+        info = virtual_adapter(port)
     kind = adapter_kind(info) if info is not None else None
     if kind is None or kind.startswith("ESP32-S3"):
         return None
@@ -143,3 +149,56 @@ def auto_baud(port, comports=None):
     if abs(esp32_uart_rate(baud) - baud) / baud > MAX_RATE_ERROR:
         return None
     return baud
+
+
+# --- virtual boards' ttys -------------------------------------------------
+# `bodycam sim` offers its UART as a kernel tty (/dev/pts/N). A pty carries
+# no USB ids, so the simulator leaves a note naming the adapter it stands
+# for (the ESP32-CAM-MB's CH340), looked up by exact path only: a virtual
+# board is never listed as a plugged adapter, but `--baud auto` on its tty
+# picks what it would for the real one.
+
+def _virtual_dir():
+    base = os.environ.get("XDG_RUNTIME_DIR") or os.path.join(tempfile.gettempdir(), "bodycam-%d" % os.getuid())
+    return os.path.join(base, "bodycam", "virtual-ttys")
+
+
+def _note_path(device):
+    return os.path.join(_virtual_dir(), os.path.basename(device) + ".json")
+
+
+def advertise_virtual(device, kind):
+    """Note that `device` stands for an adapter of this kind (by this
+    process). Returns the note's path (for withdraw_virtual)."""
+    vid, pid = next((v, p) for (v, p), k in ADAPTERS.items() if k == kind)
+    path = _note_path(device)
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            json.dump({"device": device, "kind": kind, "vid": vid, "pid": pid, "owner": os.getpid()}, f)
+    except OSError:
+        return None
+    return path
+
+
+def withdraw_virtual(note):
+    if note:
+        try:
+            os.remove(note)
+        except OSError:
+            pass
+
+
+def virtual_adapter(device):
+    """A ListPortInfo-like description of a virtual board's tty, or None
+    (no note, or the simulator that wrote it is gone)."""
+    try:
+        with open(_note_path(device)) as f:
+            d = json.load(f)
+        os.kill(d["owner"], 0)
+    except (OSError, ValueError, KeyError):
+        return None
+    if d.get("device") != device:
+        return None
+    return SimpleNamespace(device=device, vid=d["vid"], pid=d["pid"], serial_number=None,
+                           product="virtual ESP32-CAM-MB (bodycam sim)", description=d["kind"])

@@ -254,17 +254,18 @@ class DockClient:
     # --- reading files --------------------------------------------------------
     def stream_params(self):
         """(chunk, window) for this speed. Frames short enough that a board
-        whose UART write blocks is not held up long. The window covers the
-        round trip of an ack (the dock reads acks while the loop waits for
-        its next frame, so ~tens of ms) with room to spare, and no more: the
-        bytes in flight sit in the board's output buffer (a pty on the
-        virtual board, ~12 KB), and a write into a full one blocks the
-        capture loop."""
+        whose UART write blocks is not held up long. The window covers what
+        the board's UART holds (UART1's TX ring: 8 KB of a 16 KB ring,
+        firmware/dockuart.py) and the round trip of an ack (the dock reads
+        acks while the loop waits for its next frame, but a capture or a
+        card read can hold it tens of ms): 0.3 s of line. With selective
+        resend a large window costs no resends, only what we hold while a
+        gap is filled."""
         baud = self.port.baudrate
         info = self.info_cache or {}
         chunk = 4096 if baud >= 460800 else 1024
         chunk = min(chunk, info.get("max_chunk", W.MAX_PAYLOAD))
-        window = int(baud / 10 * 0.15)
+        window = int(baud / 10 * 0.3)
         window = max(8 * 1024, min(window, info.get("max_window", 131072)))
         window -= window % chunk
         return chunk, max(window, 2 * chunk)

@@ -8,7 +8,8 @@ the flash filesystem, boot.py, main.py). The rest is simulated here:
   power and reset   EN from RTS, IO0 from DTR through the MB board's
                     transistor pair; an RC delay on EN, so esptool's
                     DTR/RTS sequence enters download mode as on hardware
-  UART              uart.py: a pty paced at the line rate, RFC 2217 to the host
+  UART              uart.py: a pty paced at the line rate, to the host as
+                    RFC 2217 (portserver.py) and as a kernel tty (ttyport.py)
   camera            sensor.py: real JPEGs at the configured fps in board time
   button, LEDs, RTC control.py: pin edges in, LED and RTC state out
   storage           storage.py: flash.bin and sd.img in the state dir
@@ -37,6 +38,7 @@ from bodycam.sim.portserver import PortServer
 from bodycam.sim.sensor import Sensor
 from bodycam.sim.sockets import UnixServer
 from bodycam.sim.storage import VFS_OFFSET, StateDir
+from bodycam.sim.ttyport import TtyPort
 from bodycam.sim.uart import BoardUart, uart_rate
 
 # EN's RC delay: EN must stay high this long before the chip runs, and IO0
@@ -140,10 +142,12 @@ class VirtualBoard:
             self._servers = [UnixServer(os.path.join(self._sock_dir, "ctl"), self.control.serve, "ctl"),
                              UnixServer(os.path.join(self._sock_dir, "cam"), self.sensor.serve, "cam")]
             self.server = PortServer(self, host, port, log=self.log)
+            self.tty = TtyPort(self.uart, log=self.log)
         except BaseException:
             self.close()
             raise
         self.port_url = self.server.url
+        self.tty_path = self.tty.path  # the same UART as a kernel tty (no DTR/RTS)
         self.power_on()
 
     # --- context manager -------------------------------------------------------
@@ -366,6 +370,12 @@ class VirtualBoard:
             self.uart.detach()
             self.proc = None
             self.control.drop()
+            if self.uart.tx_uart == 1:
+                # machine_uart_deinit_all deletes UART1's driver, which
+                # releases GPIO1 without giving it back to UART0: the board
+                # is silent until a hard reset (firmware/dockuart.py)
+                self.uart.set_board_baud(self.uart.board_baud(), 0, None)
+                self.log("soft reset with UART1 on the REPL's TX pin: nothing drives TX now")
             if rc == 0 or rc == 1:
                 self.uart.say(b"MPY: soft reboot\r\n")
                 self.log("soft reboot" + (" (raw REPL)" if raw else ""))
@@ -419,10 +429,13 @@ class VirtualBoard:
         elif op == "rtc":
             self._rtc = (m["unix_ms"], m["board_us"])
             self.log("RTC set")
-        elif op == "uart":  # the firmware set its UART's divider (vboard.UART)
+        elif op == "uart":  # the firmware set its UARTs' dividers or pins (vboard_uart.py)
             try:
-                self.uart.set_board_baud(m["baud"])
-                self.log("the firmware switched the UART to %d baud" % m["baud"])
+                self.uart.set_board_baud(m["baud"], m.get("tx_baud"), m.get("tx", 0))
+                tx = m.get("tx", 0)
+                self.log("the firmware set the UART to %d baud%s" % (
+                    m["baud"], "" if tx == 0 else " (UART1 drives TX at %d)" % m["tx_baud"] if tx == 1
+                    else " (nothing drives TX)"))
             except (ValueError, KeyError) as e:
                 self.log("the firmware's UART change failed: %s" % e)
         elif op == "costs":
@@ -571,6 +584,7 @@ class VirtualBoard:
         st = dict(self.uart.stats)
         st["board_baud"] = self.uart.board_baud()
         st["host_baud"] = self.uart.host_baud
+        st["tty"] = dict(self.tty.stats, path=self.tty.path, open=self.tty.open)
         return st
 
     # --- shutdown --------------------------------------------------------------------------------
@@ -581,7 +595,7 @@ class VirtualBoard:
             self._closed = True
             if self.proc is not None:
                 self._halt()
-        for name in ("server",):
+        for name in ("server", "tty"):
             if hasattr(self, name):
                 getattr(self, name).close()
         for s in getattr(self, "_servers", ()):

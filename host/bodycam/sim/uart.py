@@ -106,7 +106,8 @@ class BoardUart:
         self.adapter_max_baud = ADAPTER_MAX_BAUD
         self.rx_buffer = rx_buffer
         self.log = log or (lambda msg: None)
-        self.to_host = None  # send(bytes) of the connected client, or None
+        self.to_host = None  # send(bytes) of the connected RFC 2217 client, or None
+        self.tty_out = None  # send(bytes) -> heard, of the kernel tty (ttyport.py), or None
         self.mode = "off"  # "repl": a process runs; "rom": download mode; "off"
         self.pid = None
         self.rom = None
@@ -144,12 +145,17 @@ class BoardUart:
         """The baud rate the board's UART was set to."""
         return self._board_baud
 
-    def set_board_baud(self, baud):
+    def set_board_baud(self, baud, tx_baud=None, tx_uart=0):
         """The board's UART divider: the rate it makes of `baud` paces and
-        garbles the line from now on (ValueError if it cannot)."""
+        garbles the line from now on (ValueError if it cannot). tx_baud:
+        the rate of the UART that drives the TX pin when it is another one
+        (UART1 on the REPL's pins, vboard_uart.py); 0 when none does."""
         rate = uart_rate(baud)
-        self._board_baud = baud
-        self.board_rate = rate
+        tx_rate = rate if tx_baud is None else (uart_rate(tx_baud) if tx_baud else 0)
+        self._board_baud = baud if tx_baud is None or not tx_baud else tx_baud
+        self.rx_rate = rate
+        self.board_rate = tx_rate
+        self.tx_uart = tx_uart  # which UART drives the TX pin: 0, 1, or None
 
     def _carries(self, sent, read):
         """The bytes arrive as sent: both ends at the same rate (within a
@@ -245,6 +251,10 @@ class BoardUart:
                 item()
                 continue
             baud = self.board_rate
+            if not baud:  # no UART drives the TX pin: the line stays idle
+                if item is None:
+                    self._read_pty(4096)
+                continue
             if item is None:
                 data = self._read_pty(chunk_size_for(baud))
                 if not data:
@@ -259,15 +269,19 @@ class BoardUart:
                 self._tx_wire.cross(len(piece), baud)
                 if epoch != self._epoch:
                     break  # reset while this was on the wire
+                out = piece if self._carries(baud, self.host_baud) else garble(piece, baud, 0)
+                heard = False
                 send = self.to_host
-                if send is None:
-                    self.stats["unheard"] += len(piece)
-                    continue
-                try:
-                    send(piece if self._carries(baud, self.host_baud) else garble(piece, baud, 0))
-                    self.stats["to_host"] += len(piece)
-                except OSError:
-                    self.stats["unheard"] += len(piece)
+                if send is not None:
+                    try:
+                        send(out)
+                        heard = True
+                    except OSError:
+                        pass
+                tty_out = self.tty_out
+                if tty_out is not None and tty_out(out):
+                    heard = True
+                self.stats["to_host" if heard else "unheard"] += len(piece)
 
     def _read_pty(self, n):
         r, _, _ = select.select([self.master], [], [], 0.05)
@@ -292,7 +306,7 @@ class BoardUart:
                 del self._rx[:n]
                 self._cond.notify_all()
             self._rx_wire.cross(len(chunk), baud)
-            data = chunk if self._carries(baud, self.board_rate) else garble(chunk, baud, 0)
+            data = chunk if self._carries(baud, self.rx_rate) else garble(chunk, baud, 0)
             self._to_board(data)
 
     def _to_board(self, data):

@@ -335,7 +335,7 @@ def boot():
     rom = vfs.VfsPosix(info["rom"])
     chip = vfs.VfsPosix(info["chip"])
     import vboard_costs  # storage and CPU costs in board time (before the host's / goes)
-    bt, cpu = vboard_costs.attach(link, info, SensorCamera, ReplUart)
+    bt, cpu = vboard_costs.attach(link, info, SensorCamera, (ReplUart, DriverUart, ReplStdin))
     vfs.umount("/")  # from here on the board sees only its own storage
     fc = info.get("flash_cost")
     part = FlashPartition(flash, info["vfs_offset"], info["vfs_size"], Costs(fc, bt, cpu) if fc or cpu else None)
@@ -371,145 +371,7 @@ def boot():
     return link
 
 
-# --- The REPL UART (UART0) as MicroPython v1.27.0's ESP32 port drives it ----
-# ports/esp32/uart.c (v1.27.0) runs the REPL UART through the HAL with no
-# ESP-IDF driver installed. Output: mp_hal_stdout_tx_strn (mphalport.c)
-# calls uart_stdout_tx_strn, which puts what fits into the 128-byte TX FIFO
-# (SOC_UART_FIFO_LEN) and, while bytes are left, waits
-# ulTaskNotifyTake(pdFALSE, 1): until the next FreeRTOS tick. The tick is
-# 1/CONFIG_FREERTOS_HZ; MicroPython's sdkconfig files (ports/esp32/boards/
-# sdkconfig.base and the rest) do not set it, so it is ESP-IDF v5.5.1's
-# default of 100 Hz (components/freertos/Kconfig): 10 ms. So a write larger
-# than the FIFO's free room blocks the caller in 10 ms steps, and at most
-# 128 bytes leave per tick (12.8 KB/s) whatever the baud rate.
-TX_FIFO = 128
-FREERTOS_HZ = 100
-TICK_US = 1000000 // FREERTOS_HZ
-ESP_ERR_INVALID_STATE = 0x103
-
-
-class ReplUart:
-    """stdout of the virtual board as the ESP32's REPL UART: the TX FIFO
-    drains at baud/10 bytes per second of board time; a write blocks (in
-    board time) as uart_stdout_tx_strn does. The bytes go to the pty as
-    they enter the FIFO; the simulator carries them at the line rate.
-    Only writes through this object are modelled (the dock's); print() and
-    the REPL's own output go straight to the pty."""
-
-    def __init__(self, link, out, baud):
-        self.link = link
-        self.out = out
-        self.baud = baud
-        self.level = 0  # bytes in the FIFO at board time self.at
-        self.rem = 0  # and the part of a byte already sent
-        self.at = link.board_us()
-        self.tick_waits = 0  # ulTaskNotifyTake calls: writes that had to wait
-
-    def ticks_us(self):
-        return self.link.board_us()  # the unix port's ticks_diff spans it
-
-    def sleep_us(self, us):
-        self.link.sleep_until_us(self.link.board_us() + us)
-
-    def fifo(self):
-        """Bytes in the TX FIFO now (exact: the fraction of a byte carries)."""
-        now = self.link.board_us()
-        x = (now - self.at) * self.baud + self.rem  # bit times x 1e6; a byte is 10 bits (8N1)
-        self.at = now
-        gone = x // 10000000
-        if gone >= self.level:
-            self.level = 0
-            self.rem = 0
-        else:
-            self.level -= gone
-            self.rem = x - gone * 10000000
-        return self.level
-
-    def write(self, buf, off=0, n=None):
-        """uart_stdout_tx_strn: returns when every byte is in the FIFO."""
-        if n is None:
-            n = len(buf) - off
-        end = off + n
-        mv = memoryview(buf)
-        while True:
-            put = min(end - off, TX_FIFO - self.fifo())
-            if put > 0:
-                self.out.write(mv[off:off + put])
-                self.level += put
-                off += put
-            if off >= end:
-                return n
-            self.tick_waits += 1
-            now = self.link.board_us()
-            self.link.sleep_until_us((now // TICK_US + 1) * TICK_US)  # the next tick
-
-    def flush(self):
-        pass
-
-    def set_baud(self, baud):
-        # The divider changes at once: what is still in the FIFO goes out at
-        # the new rate (garbled), as on the chip.
-        self.fifo()
-        self.baud = baud
-
-
-_REPL_UART = None
-
-
-def uart_baud():
-    """The REPL UART's baud rate now (the simulator says at boot)."""
-    return _BAUD[0] if _BAUD[0] else LINK.info.get("baud", 115200)
-
-
-_BAUD = [0]
-
-
-def repl_uart():
-    """The board's REPL UART model (one per boot)."""
-    global _REPL_UART
-    if _REPL_UART is None:
-        _REPL_UART = ReplUart(LINK, sys.stdout.buffer, uart_baud())
-    return _REPL_UART
-
-
-def set_divider(baud):
-    """uart_set_baudrate on the REPL UART: ESP-IDF's divider is
-    (80 MHz << 4) / baud, its integer part 20 bits (hal/esp32 uart_ll.h
-    uart_ll_set_baudrate); a rate it cannot make fails with ESP_FAIL
-    ("baud rate unachievable") and changes nothing."""
-    if baud <= 0 or (80000000 << 4) // baud >> 4 > 0xFFFFF:
-        _idf_log("baud rate unachievable")
-        raise OSError(1, "ESP_FAIL")  # check_esp_err: OSError(-code, name)
-    LINK.send({"op": "uart", "baud": baud})
-    _BAUD[0] = baud
-    repl_uart().set_baud(baud)
-
-
-def UART(uart_id, baudrate=0, **kw):
-    """machine.UART(id, ...) on the REPL UART, as machine_uart.c v1.27.0 does
-    it: mp_machine_uart_make_new -> mp_machine_uart_init_helper. The REPL
-    UART has no IDF driver (uart_is_repl: none is installed), so:
-    uart_set_baudrate works (it only writes the divider), then, with
-    timeout_char 0, uart_set_rx_full_threshold fails with
-    ESP_ERR_INVALID_STATE ("call uart_driver_install API first"), or, with
-    a timeout_char, uart_flush_input fails with ESP_FAIL ("uart driver
-    error"): check_esp_err raises OSError either way, after the divider
-    changed. No object is returned, so UART(0).init(...) never runs; other
-    arguments (bits, parity, ...) come after the error and are not applied
-    before it. Only UART0 (the REPL) is modelled."""
-    if uart_id != 0:
-        raise ValueError("the virtual board models UART(0), the REPL UART, only")
-    if baudrate:
-        set_divider(baudrate)
-    # ESP-IDF logs the failing call on the console (errors are printed:
-    # sdkconfig.base sets CONFIG_LOG_DEFAULT_LEVEL_ERROR), at the new speed.
-    if kw.get("timeout_char", 0):
-        _idf_log("uart_flush_input: uart driver error")  # (ESP_RETURN_ON_FALSE adds the source line)
-        raise OSError(1, "ESP_FAIL")  # uart_flush_input: no driver
-    _idf_log("call uart_driver_install API first")
-    raise OSError(-ESP_ERR_INVALID_STATE, "ESP_ERR_INVALID_STATE")
-
-
-def _idf_log(msg):
-    line = "E (%d) uart: %s\r\n" % (LINK.board_us() // 1000, msg)
-    repl_uart().write(line.encode())
+# The UARTs (the REPL's UART0, UART1 with ESP-IDF's driver) as the ESP32
+# port drives them: vboard_uart.py. The firmware finds them here, as it
+# finds machine.UART on the chip.
+from vboard_uart import DriverUart, ReplStdin, ReplUart, UART, repl_stdin, repl_uart, uart_baud  # noqa: E402,F401
