@@ -113,15 +113,17 @@ def acks_under_heap_lock(d, link, acks, now):
             d.poll(now)
     finally:
         micropython.heap_unlock()
+
+
+import micropython, dockwire as W
+e = h.call("L")["files"][2]   # the longest clip
+link = d.link
+link.keep = False   # count the bytes only
 """
 
 
 def test_streaming_with_acks_allocates_nothing(dock):
     out = dock(RECORD_TWO + ACKS_UNDER_HEAP_LOCK + """
-import micropython, dockwire as W
-e = h.call("L")["files"][2]
-link = d.link
-link.keep = False
 chunk, window = 1024, 4096
 cid = 77
 steps = e["size"] // window - 2
@@ -145,10 +147,6 @@ def test_frame_size_changes_from_acks_allocate_nothing(dock):
     # The host shrinks and grows the frame size in its acks (adaptive
     # frames): the dock switches between its fixed views without allocating.
     out = dock(RECORD_TWO + ACKS_UNDER_HEAP_LOCK + """
-import micropython, dockwire as W
-e = h.call("L")["files"][2]
-link = d.link
-link.keep = False
 window = 4096
 cid = 78
 steps = e["size"] // window - 2
@@ -182,10 +180,6 @@ def test_selective_resends_send_the_gap_alone_and_allocate_nothing(dock):
     # then the host acks the whole window and the next one comes. Under
     # heap_lock: queueing and sending a gap allocates nothing.
     out = dock(RECORD_TWO + ACKS_UNDER_HEAP_LOCK + """
-import micropython, dockwire as W
-e = h.call("L")["files"][2]
-link = d.link
-link.keep = False
 chunk, window = 512, 4096
 cid = 79
 steps = e["size"] // window - 2
