@@ -43,6 +43,14 @@ ceiling it measured either way).
    writes that waited for ring room). The board's capture rate while
    streaming comes from its own frame counter. hour_of_vga_minutes: how
    long 180 MB (an hour of VGA at 5 fps) takes at the rate measured.
+   esp32_dock_cpu_estimate: the dock's Python per 4 KB frame and per ack,
+   measured apart on the unix port in CPU time, x the pystone scale, plus a
+   typical card's read of the frame, over each baud's line time per frame
+   (duty), above the boot speed (UART1's ring, whole frames): the virtual
+   board's CPU model bills the firmware's Python too little
+   (docs/virtual-board.md, "CPU clock"), so this says separately whether
+   an ESP32 running it could keep the line busy; the loop's own work
+   (capture, the idle loop's rounds) comes on top.
 3. The link's own ceiling: the board writes a block of bytes to its UART
    in one call and we time them (a simulated UART may carry less than the
    nominal baud/10). This REPL write, like mpremote's below, goes straight
@@ -151,6 +159,86 @@ def dock_pull(url, name, baud, port=None, rig=None, noise=0.0):
             "frame_size": {"final": c.stats["chunk"], "smallest": c.stats["chunk_min"],
                            "shrinks": c.stats["shrinks"], "grows": c.stats["grows"],
                            "loss_per_mbyte": c.stats["loss_per_mbyte"]}}
+
+
+# The dock's own Python per frame and per ack, measured on the unix port in
+# CPU time (the clock brought up to date first: /proc/self/stat, see
+# docs/virtual-board.md "CPU clock"), as the firmware streams it through
+# UART1's ring (whole frames) with the host's acks every half window.
+DOCK_CPU = r"""
+import sys, json
+sys.path[:0] = [%r, %r]
+import dockwire as W, dockkit
+from docktx import FrameOut
+from dockstream import FileStream
+from dockrx import CommandReader
+st = open("/proc/self/stat", "rb")
+ss = open("/proc/self/schedstat", "rb")
+b1 = bytearray(1024)
+def cpu_ns():
+    st.seek(0); st.readinto(b1)
+    ss.seek(0); return int(ss.read().split()[0])
+size = 2000000
+with open("big.bin", "wb") as f:
+    for i in range(size // 4096):
+        f.write(bytes(4096))
+link = dockkit.MemLink()
+link.keep = False
+link.whole = True
+stats = {"frames": 0, "bytes": 0, "resends": 0, "resent_bytes": 0, "resizes": 0, "stray_ctrl_c": 0}
+out = FrameOut(link)
+fs = FileStream(out, stats, dockkit.FakeMs(0), lambda *a: None)
+rx = CommandReader(lambda b, n: None, lambda c, k, a, b, ch, w: fs.ack(k, a, b, ch, w), lambda: None, stats)
+fs.open(open("big.bin", "rb"), 5, "X", 0, size, 4096, 1 << 30)
+acks = [W.command(5, "K", off, off, 4096, 65536) for off in range(0, size, 16384)]
+t0 = cpu_ns()
+while out.pump() and fs.next_frame():
+    pass
+frame_ns = (cpu_ns() - t0) / stats["frames"]
+t0 = cpu_ns()
+for a in acks:
+    link.feed(a)
+    rx.read(link)
+ack_ns = (cpu_ns() - t0) / len(acks)
+print(json.dumps({"frame_us": frame_ns / 1000, "ack_us": ack_ns / 1000, "frame_bytes": 4096}))
+"""
+
+
+def dock_cpu_estimate(bauds):
+    """What the dock's Python costs an ESP32 per 4 KB frame and per ack (the
+    unix port's CPU time x the pystone scale, bodycam.sim.cpu), with a
+    typical card's read of the frame (bodycam.sim.costs), and the share of
+    each baud's line time per frame that is: under 1, the firmware can keep
+    the line busy (the ring covering the loop's other work)."""
+    from bodycam.device import upy
+    from bodycam.resources import firmware_dir
+    from bodycam.sim.costs import card_profile
+    from bodycam.sim.cpu import cpu_scale
+    d = tempfile.mkdtemp(prefix="bodycam-bench-dockcpu-")
+    try:
+        path = os.path.join(d, "dockcpu.py")
+        with open(path, "w") as f:
+            f.write(DOCK_CPU % (firmware_dir(), os.path.join(HERE, "..", "tests", "mpy")))
+        p = upy.run_script(path, heapsize=4 << 20, cwd=d)
+        if p.returncode:
+            return {"error": p.stderr[-500:]}
+        m = json.loads(p.stdout.strip().splitlines()[-1])
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    scale = cpu_scale("esp32")
+    card = card_profile("typical")
+    card_us = 8 * (card["cmd_us"] + 512 * 1e6 / card["read_Bps"])
+    out = {"host_frame_us": round(m["frame_us"], 1), "host_ack_us": round(m["ack_us"], 1),
+           "cpu_scale": round(scale, 1), "esp32_frame_ms": round(m["frame_us"] * scale / 1000, 2),
+           "esp32_ack_ms": round(m["ack_us"] * scale / 1000, 2), "card_read_ms": round(card_us / 1000, 2)}
+    for baud in bauds:
+        if baud <= 115200:
+            continue  # the boot speed goes through the REPL's FIFO a piece at a time, not UART1's ring
+        line_ms = (4096 + 16) * 10000.0 / baud
+        window = baud / 10 * 0.3
+        per_frame = out["esp32_frame_ms"] + out["card_read_ms"] + out["esp32_ack_ms"] * 4096 / (window / 2)
+        out["duty_at_%d" % baud] = round(per_frame / line_ms, 3)
+    return out
 
 
 def _delta(a, b):
@@ -279,7 +367,7 @@ def rig_pulls(state, name, clip, bauds, noise):
 
 def on_rig(args, bauds, state):
     name, clip = rig_clip(state, args.clip_mb)
-    runs = rig_pulls(state, name, clip, bauds, 0)
+    runs = rig_pulls(state, name, clip, bauds, args.noise)
     for run in runs if not args.no_mpremote else ():
         from rig.offload import DockRig
         with DockRig(state, baud=run["baud"], paced=True, eager=False, repl=True) as rig:
@@ -326,8 +414,10 @@ def main(argv=None):
             run["target_line_ratio"] = targets.get(run["baud"], 0.90)
         out = {"bench": "offload", "link": link, "clip": name, "clip_bytes": len(clip), "runs": runs,
                "meets_target": all(r["dock"]["line_ratio"] >= r["target_line_ratio"] for r in runs)}
-        if args.noise:
+        noisy = [r for r in runs if "dock_noisy" in r]
+        if args.noise and args.link == "sim":
             noisy = on_rig_noisy(args, bauds, os.path.join(state, "rig"))
+        if args.noise:
             for run in noisy:
                 run["target_noisy_line_ratio"] = noisy_targets.get(run["baud"], 0.5)
             out["noisy"] = {"link": "offload rig (tests/rig/offload.py: paced at baud/10, "
@@ -335,6 +425,8 @@ def main(argv=None):
                                     % args.noise, "noise": args.noise, "runs": noisy,
                             "meets_target": all(r["dock_noisy"]["line_ratio"] >= r["target_noisy_line_ratio"]
                                                 for r in noisy)}
+        if args.link == "sim":
+            out["esp32_dock_cpu_estimate"] = dock_cpu_estimate(bauds)
         out["loadavg_before_after"] = [round(load0[0], 2), round(os.getloadavg()[0], 2)]
         print(json.dumps(out, indent=2))
         return 0 if out["meets_target"] and out.get("noisy", {}).get("meets_target", True) else 1
