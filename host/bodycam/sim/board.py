@@ -28,6 +28,7 @@ import time
 from bodycam.device import upy
 from bodycam.boards import DEFAULT_BOARD, load_board
 from bodycam.resources import board_side_dir, firmware_dir, shared
+from bodycam.sim.cardjournal import CardJournal
 from bodycam.sim.clock import BoardClock
 from bodycam.sim.control import Control
 from bodycam.sim.costs import DEFAULT_CARD, FLASH, card_profile
@@ -61,7 +62,7 @@ DOWNLOAD_BANNER = (b"ets Jul 29 2019 12:21:46\r\n\r\nrst:0x1 (POWERON_RESET),boo
 class VirtualBoard:
     def __init__(self, board=DEFAULT_BOARD, state_dir=None, baud=115200, speed=1, settings=None,
                  host="127.0.0.1", port=0, sd_bytes=None, rx_buffer=260, log=None,
-                 sd="fat32", heap_bytes=None, card=DEFAULT_CARD, cpu=DEFAULT_CPU):
+                 sd="fat32", heap_bytes=None, card=DEFAULT_CARD, cpu=DEFAULT_CPU, card_journal=False):
         try:
             self.profile = load_board(board)
         except ValueError as e:
@@ -120,8 +121,13 @@ class VirtualBoard:
         self.boots = 0
         self.loader = None
         self.last_validation = None
+        self.card_journal = None
         try:
             self.store.ensure(settings)
+            if card_journal:
+                # Every SD write from now on, with its board time
+                # (cardjournal.py): the card as a cut at any moment leaves it.
+                self.card_journal = CardJournal.start(self.store.card_path(), state_dir)
             self.clock = BoardClock(speed)
             # A short path: AF_UNIX socket paths are limited to ~100 bytes.
             self._sock_dir = tempfile.mkdtemp(prefix="bcvb-", dir="/tmp" if os.path.isdir("/tmp") else None)
@@ -393,6 +399,7 @@ class VirtualBoard:
             "flash": self.store.flash_path, "vfs_offset": VFS_OFFSET,
             "vfs_size": self.store.flash_bytes - VFS_OFFSET,
             "sd": self.store.card_path(), "sd_kind": self.store.sd_kind,
+            "sd_journal": self.card_journal.path if self.card_journal else None,
             "rom": firmware_dir(), "chip": board_side_dir(), "board": b["id"],
             # costs (None: free): the SD card, the SPI flash chip (free with
             # the "host" card too), board us per host CPU us

@@ -331,6 +331,7 @@ def boot():
     info = link.info
     flash = open(info["flash"], "r+b")
     sd = open(info["sd"], "r+b") if info.get("sd") else None
+    journal = open(info["sd_journal"], "ab") if info.get("sd_journal") else None
     rom = vfs.VfsPosix(info["rom"])
     chip = vfs.VfsPosix(info["chip"])
     import vboard_costs  # storage and CPU costs in board time (before the host's / goes)
@@ -363,7 +364,8 @@ def boot():
         link.sd_card = UnreadableCard(sd)
     else:
         sc = info.get("card")
-        link.sd_card = CardImage(sd, Costs(sc, bt, cpu) if sc or cpu else None)
+        link.sd_card = CardImage(sd, Costs(sc, bt, cpu) if sc or cpu else None,
+                                 (journal, link.board_us) if journal else None)
         if link.sd_card.costs:
             link.cost_report.devices["sd"] = link.sd_card.costs
     LINK = link

@@ -10,6 +10,7 @@
 # the hold keeps the write, as a card that had taken the data would.
 
 
+import struct
 from time import ticks_us as _ticks_us
 
 
@@ -99,11 +100,17 @@ class CardImage:
 
     SECTOR = 512
 
-    def __init__(self, f, costs=None):
+    def __init__(self, f, costs=None, journal=None):
         self.f = f  # an open "r+b" file: opened before the host's root is unmounted
         f.seek(0, 2)
         self.blocks = f.tell() // self.SECTOR
         self.costs = costs
+        # (file, board_us()) or None: every write is also appended there
+        # with the board time it was done (host/bodycam/sim/cardjournal.py),
+        # so a test can see the card as a power cut at any moment would
+        # have left it.
+        self.journal = journal
+        self._jh = bytearray(16)
 
     def readblocks(self, n, buf):
         t0 = _ticks_us()  # first: the op's whole Python is the virtual board's
@@ -120,6 +127,17 @@ class CardImage:
         self.f.write(buf)
         if c:
             c.leave(c.sd_write(len(buf)), t0)
+        if self.journal:
+            self._record(n, buf)
+
+    def _record(self, n, buf):
+        # Done when the card's time for it has passed (held now, or owed
+        # and held at the next HAL call): a cut before then loses it.
+        f, board_us = self.journal
+        done = board_us() + (self.costs.bt.owed_us if self.costs else 0)
+        struct.pack_into("<QII", self._jh, 0, done, n, len(buf))
+        f.write(self._jh)
+        f.write(buf)
 
     def ioctl(self, op, arg):
         if op == 4:  # block count
