@@ -56,13 +56,27 @@ class Fleet:
         return sum(len(t["recordings"]) for t in self.truth.values())
 
 
+class _DayList(list):
+    """Actions, each remembered with the day it belongs to."""
+
+    def __init__(self):
+        super().__init__()
+        self.day = 0
+        self.days = []
+
+    def append(self, a):
+        list.append(self, a)
+        self.days.append(self.day)
+
+
 def plan_camera(rng, cam, days, start_ms, team, per_day, median_s, preroll_ms, special):
     """The actions of one camera (fleetcam.py's plan) and the truth about
     its recordings."""
-    acts = []
+    acts = _DayList()
     recs = []
     shift_h = SHIFT_STARTS[team % len(SHIFT_STARTS)]
     for day in range(days):
+        acts.day = day
         start = start_ms + day * DAY + shift_h * 3600000 + rng.randrange(-10, 10) * MIN
         if rng.random() < 0.1 and day not in special.get("busy_days", ()):
             continue  # a day off
@@ -74,19 +88,22 @@ def plan_camera(rng, cam, days, start_ms, team, per_day, median_s, preroll_ms, s
         n = per_day + (1 if rng.random() < 0.5 else 0) - (1 if rng.random() < 0.3 else 0)
         end = start + SHIFT_MS - 20 * MIN
         forced = list(special.get("stops", {}).get(day, ()))
+        after_stop = False  # the recording before was stopped by hold minutes ago: this one restarts
         for i in range(max(0, n) + len(forced)):
             if t >= end:
                 break
             live = int(min(1800, max(20, rng.lognormvariate(0, 0.6) * median_s)) * 1000)
             nmark = rng.choice((0, 0, 0, 1, 1, 2))
             marks = sorted(rng.randrange(2000, max(3000, live - 4000)) for _ in range(nmark))
+            marks = [m for i, m in enumerate(marks) if i == 0 or m - marks[i - 1] >= 5000]  # two presses, not one
             stop = forced.pop(0) if forced else (
                 rng.choice(EQUIPMENT_STOPS) if rng.random() < 0.05 else "hold")
             buffer_ms = min(preroll_ms + 5000, t - on)
             restart = stop == "hold" and rng.random() < 0.08
             acts.append(["rec", t, buffer_ms, live, marks, "cut" if stop == "brownout" else stop])
-            recs.append({"day": day, "press_utc_ms": t, "live_ms": live, "markers": nmark, "stop": stop,
-                         "short_preroll": buffer_ms < preroll_ms})
+            recs.append({"day": day, "press_utc_ms": t, "live_ms": live, "markers": len(marks), "stop": stop,
+                         "short_preroll": buffer_ms < preroll_ms, "restart": after_stop})
+            after_stop = restart
             if stop in ("cut", "brownout", "lost"):
                 t += live + 40000
                 on = t
@@ -95,7 +112,6 @@ def plan_camera(rng, cam, days, start_ms, team, per_day, median_s, preroll_ms, s
                 t += rng.randrange(5, 25) * 1000  # pressed again soon: a short pre-roll
             elif restart:
                 t += live + 6000 + rng.randrange(30, 240) * 1000
-                recs[-1]["restarted"] = True
             else:
                 t += live + 6000 + rng.randrange(20, 150) * MIN
         if day in special.get("no_dock", ()):
@@ -103,14 +119,19 @@ def plan_camera(rng, cam, days, start_ms, team, per_day, median_s, preroll_ms, s
             continue
         dock = start + SHIFT_MS
         acts.append(["clock", dock, dock])
-        acts.append(["dock", dock + 30000])
+        acts.append(["dock", dock + 30000, special.get("dock_keep", {}).get(day, 0)])
         acts.append(["off", dock + 20 * MIN])
     return acts, recs
 
 
 def make_fleet(root, cameras=8, days=14, seed=1, per_day=2, median_s=60, fps=1, start="2026-03-02",
-               teams=2, jobs=2, extra_officers=0):
-    """Record a fleet into root/station/<device-id>/. Returns a Fleet."""
+               teams=2, jobs=2, extra_officers=0, segments=None, after_segment=None, leave_on_camera=False):
+    """Record a fleet into root/station/<device-id>/. Returns a Fleet.
+    segments=[d1, d2, ...]: run the cameras up to day d1, call
+    after_segment(d1), go on to d2... (the station folder as it grew).
+    leave_on_camera: camera 2's last dock leaves its newest clip on the
+    camera after copying the log that seals it (never offloaded: the
+    station folder then fails verification, as it should)."""
     rng = random.Random(seed)
     root = str(root)
     os.makedirs(root, exist_ok=True)
@@ -124,7 +145,7 @@ def make_fleet(root, cameras=8, days=14, seed=1, per_day=2, median_s=60, fps=1, 
     t0 = time.monotonic()
     for c in range(cameras):
         dev, key = keys.provision(device_id="bc-%08x" % (0x1000 + c), board="ai-thinker-esp32-cam", keyring=keyring)
-        special = _specials(c, days)
+        special = _specials(c, days, leave_on_camera)
         acts, recs = plan_camera(rng, c, days, start_ms, c % teams, per_day, median_s, 30000, special)
         card = os.path.join(root, "cards", dev)
         out = os.path.join(station, dev)
@@ -132,17 +153,26 @@ def make_fleet(root, cameras=8, days=14, seed=1, per_day=2, median_s=60, fps=1, 
         os.makedirs(out, exist_ok=True)
         with open(os.path.join(card, keys.DEVICE_KEY_FILE), "wb") as f:
             f.write(keys.device_key_json(dev, key))
-        plan = {"board": BOARD, "frames": frames, "settings": settings, "out": out, "actions": acts}
-        with open(os.path.join(card, "plan.json"), "w") as f:
-            json.dump(plan, f)
         truth[dev] = {"camera": c, "team": c % teams, "recordings": recs, "special": special}
-        procs.append((dev, card))
-    _run_all(procs, jobs)
+        procs.append((dev, card, {"board": BOARD, "frames": frames, "settings": settings, "out": out},
+                      list(zip(acts.days, acts))))
+    lo = 0
+    for hi in list(segments or ()) + [days]:
+        if hi <= lo:
+            continue
+        for dev, card, plan, acts in procs:
+            plan["actions"] = [a for d, a in acts if lo <= d < hi]
+            with open(os.path.join(card, "plan.json"), "w") as f:
+                json.dump(plan, f)
+        _run_all([(dev, card) for dev, card, _, _ in procs], jobs)
+        if after_segment is not None and hi < days:
+            after_segment(hi)
+        lo = hi
     roster = write_roster(os.path.join(root, "roster.csv"), truth, start_ms, days, extra_officers)
     return Fleet(root, station, keyring, roster, truth, time.monotonic() - t0)
 
 
-def _specials(c, days):
+def _specials(c, days, leave_on_camera=False):
     """Fixed events that every fleet of 4+ cameras and 6+ days has, so the
     tests know where to look."""
     s = {"busy_days": (1, 2, 3)}
@@ -151,8 +181,9 @@ def _specials(c, days):
     if c == 1:
         s["stops"] = {1: ["lost", "hold"], 2: ["storage", "memory", "interrupt"]}
         s["wrong_clock"] = {3: 90000}  # set 90 s fast at the morning dock, put right at night
-    if c == 2:
-        s["no_dock"] = (days - 1,)  # its last day's clips never reach the station
+    if c == 2 and leave_on_camera:
+        s["busy_days"] = (1, 2, 3, days - 1)
+        s["dock_keep"] = {days - 1: 1}  # its last dock leaves the newest clip on the camera: never offloaded
     return s
 
 

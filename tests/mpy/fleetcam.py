@@ -17,8 +17,8 @@
 #       "memory" (a MemoryError mid-write), "interrupt" (Ctrl-C at the REPL),
 #       "cut" (power lost: nothing more until the next boot) or "lost" (power
 #       lost and the card's unfinished clip files with it: unrecoverable)
-#   ["dock", T]                       offload every finished clip, delete it
-#                                     on the camera, copy AUDIT.LOG
+#   ["dock", T, keep]                 offload every finished clip but the newest
+#                                     `keep`, delete it on the camera, copy AUDIT.LOG
 #   ["off", T]                        power off while buffering
 # Prints one JSON line: what the camera did.
 import gc
@@ -108,12 +108,14 @@ class Camera:
         k.finish(120000)
         self.stats["clips"] += 1
 
-    def dock(self, T):
+    def dock(self, T, keep=0):
         k = self.k
         self.jump(T)
         k.run_for(k.app.interval_ms)
         d = k.hal.clips_dir
         names = sorted(n[:-5] for n in os.listdir(d) if n.startswith("BC") and n.endswith(".JSON"))
+        if keep:
+            names = names[:-keep]  # the station could not take these (store down): they stay on the camera
         sent = []
         for stem in names:
             sha = {}

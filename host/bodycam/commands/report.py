@@ -13,7 +13,8 @@ DESCRIPTION = (
     "restart, dropped frames, clock corrections, offloads, deletes and retention are counted per camera, "
     "officer, team and week, and flags are raised for a supervisor to review (prompts, not verdicts). "
     "Writes OUT/report.html (self-contained: works offline from a USB stick) and CSVs. Exit status 0 when "
-    "every source verified, 1 when any did not (the report is still written and says so), 2 for usage errors. "
+    "every source verified and no flag is critical, 1 otherwise (the report is still written and says so), 2 for "
+    "usage errors. "
     "See docs/report.md.")
 
 
@@ -96,4 +97,5 @@ def run(args):
     for i in rep.failed:
         print("INTEGRITY %s: %s: %s" % (i["verdict"], i["source"], "; ".join(i["problems"][:3])))
     print("wrote %s" % ", ".join(paths))
-    return 1 if rep.failed else 0
+    # an integrity failure or a critical flag (evidence deleted with no verified copy) is never a success
+    return 1 if rep.failed or any(f["severity"] == "critical" for f in rep.flags) else 0

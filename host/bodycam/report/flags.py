@@ -52,7 +52,8 @@ def collect(trails, roster=None, window=None, restart_min=5, now_ms=None, policy
                         "clip": None, "officer": None, "utc": b["from_ms"],
                         "text": "the roster gives %s to %s (line %d) and %s (line %d) at once"
                                 % (a["device"], a["officer"], a["line"], b["officer"], b["line"])})
-    out.sort(key=lambda f: (SEVERITIES.index(f["severity"]), f["kind"], f["camera"] or "", f["utc"] or 0))
+    out.sort(key=lambda f: (SEVERITIES.index(f["severity"]), f["kind"] != "integrity", f["kind"], f["camera"] or "",
+                            f["utc"] or 0))
     return out
 
 
