@@ -138,7 +138,7 @@ def _axis(lo, hi, x, h):
     while t <= hi:
         tx = x(t)
         out.append('<line x1="%.2f" x2="%.2f" y1="%d" y2="%d" class="grid"/>' % (tx, tx, AXIS_H - 6, h))
-        if i % label_every == 0:
+        if i % label_every == 0 and tx + 70 <= x(hi):  # a label needs room before the right edge
             out.append('<text x="%.2f" y="%d" class="tick">%s</text>' % (tx + 2, AXIS_H - 10,
                                                                          iso(t)[:10] if step == DAY else iso(t)[5:16]))
         t += step
