@@ -38,7 +38,7 @@ def folders(fleet, cams):
 
 
 @pytest.fixture(scope="module")
-def clean_report(report_fleet, tmp_path_factory, capsys_module=None):
+def clean_report(report_fleet, tmp_path_factory):
     out = tmp_path_factory.mktemp("rep")
     code = cli.main(["report"] + folders(report_fleet, CLEAN) + ["--roster", report_fleet.roster, "--key",
                                                                  report_fleet.keyring, "--out", str(out)])

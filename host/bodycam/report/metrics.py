@@ -179,12 +179,15 @@ def by_camera(kind, item, trail):
     return trail["key"]
 
 
-def by_officer(kind, item, trail):
-    return item.get("officer", UNASSIGNED) if kind in ("rec", "session") else _holder_of(item, trail)
+def _by_roster(field):
+    """Group by the roster's field (officer or team) of whoever held the camera."""
+    def key(kind, item, trail):
+        return item.get(field, UNASSIGNED) if kind in ("rec", "session") else _holder_of(item, trail, field)
+    return key
 
 
-def by_team(kind, item, trail):
-    return item.get("team", UNASSIGNED) if kind in ("rec", "session") else _holder_of(item, trail, "team")
+by_officer = _by_roster("officer")
+by_team = _by_roster("team")
 
 
 def by_team_week(kind, item, trail):
