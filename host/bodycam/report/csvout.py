@@ -55,7 +55,7 @@ def write_table(path, first, table):
 
 def write_all(out, rep):
     paths = []
-    recs = [recording_row(t, r) for t in rep.trails for r in t["recordings"] if rep.in_window(r)]
+    recs = (recording_row(t, r) for t in rep.trails for r in t["recordings"] if rep.in_window(r))  # streamed
     paths.append(write(os.path.join(out, "recordings.csv"), RECORDING_COLUMNS, recs))
     flag_rows = [dict(f, utc=iso(f["utc"]) if f["utc"] else "") for f in rep.flags]
     paths.append(write(os.path.join(out, "flags.csv"),

@@ -84,8 +84,8 @@ def merge(trails):
 
 
 def _prefix(a, b):
-    """Is audit log a (entry hashes {n: sha}) a prefix of b?"""
-    return all(b.get(n) == h for n, h in a.items())
+    """Is audit log a a prefix of b? (compact entry hashes, trail.compact_hashes)"""
+    return len(a) <= len(b) and b[:len(a)] == a
 
 
 def attach_locks(trails, all_trails):
