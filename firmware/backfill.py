@@ -55,7 +55,8 @@ class Backfill:
         # before a, the back one at or after the frame holding b.
         self.fseq, self.foff = first, avi.HEADER_BYTES
         self.bseq, self.boff = last + 1, off
-        self.active = bool(sizes)
+        # (a region shorter than a sector is all in the live stager's first one)
+        self.active = self.a < self.b
         return sizes
 
     def done(self):
@@ -110,6 +111,7 @@ class Backfill:
             self._back_to(lo)
             seq, off = self.bseq, self.boff
         if hi <= lo:
+            self.active = False
             return 0
         self._fill(self.buf, lo, hi, seq, off)
         f.seek(lo)

@@ -278,6 +278,8 @@ class Recorder:
             if not pre:
                 break
             k = clip.preroll_step(front)
+            if not k:
+                continue  # (nothing was left to write)
             self._unsynced += k
             self.backlog -= k
             budget -= k
