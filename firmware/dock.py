@@ -22,7 +22,7 @@ from dockio import StdioLink
 from docktx import FrameOut
 from dockrx import CommandReader
 from dockstream import MAX_WINDOW, FileStream
-from recorder import STATE_NAMES
+from recstate import STATE_NAMES
 from ring import _ticks_diff
 from version import VERSION
 

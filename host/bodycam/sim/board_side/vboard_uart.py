@@ -445,6 +445,6 @@ def _uart1(baudrate, tx, rx, txbuf):
     return u
 
 
-def _idf_log(msg):
-    line = "E (%d) uart: %s\r\n" % (_link().board_us() // 1000, msg)
+def _idf_log(msg, tag="uart"):
+    line = "E (%d) %s: %s\r\n" % (_link().board_us() // 1000, tag, msg)
     repl_uart().write(line.encode())
