@@ -75,6 +75,7 @@ class Link:
         self._poll = select.poll()
         self._poll.register(self.ctl, select.POLLIN)
         self.leds = {}
+        self.camera = None  # the SensorCamera once the firmware made one
 
     # --- clock -------------------------------------------------------------
     def board_us(self):
@@ -204,6 +205,13 @@ class Link:
             finally:
                 self.irq_t = None
 
+    def flash_busy(self, us):
+        """A flash write or erase of us board us is being charged: it holds
+        the chip after whatever is owed already (vboard_costs)."""
+        cam = self.camera
+        if cam is not None:
+            cam.park(self.board_us() + self.board_time.owed_us, us)
+
     def pin(self, gpio, level=1):
         if gpio not in self.pins:
             self.pins[gpio] = VirtualPin(level)
@@ -211,30 +219,41 @@ class Link:
 
 
 class SensorCamera:
-    """The OV2640 behind cnadler86's Camera API (src/modcamera.c v0.6.0,
-    mp_camera_hal_capture): capture() returns a signed ('b') memoryview
-    into one frame buffer (width*height/5 bytes, the driver's limit) that
-    the next capture overwrites, or None when esp_camera_fb_get() gives up
-    (the simulator's sensor then has already held us for the driver's
-    timeout). A failed capture is a blocking C call: pin IRQs wait for its
-    end."""
+    """The OV2640 behind cnadler86's Camera API (src/modcamera.c v0.6.0):
+    capture() gives back the buffer it holds, then returns a signed ('b')
+    memoryview into one frame buffer (width*height/5 bytes, the driver's
+    limit) that the next capture overwrites, or None when
+    esp_camera_fb_get() gives up (logging "Failed to capture image" on
+    UART0, as mp_camera_hal_capture does); free_buffer() gives it back
+    early. Which frame, and when, is the simulator's driver model
+    (host/bodycam/sim/camdriver.py): the sensor free-runs, a held buffer
+    is not refilled. A capture that waited (for a frame, or the 4 s
+    timeout) is a blocking C call: pin IRQs wait for its end."""
 
     sensor_name = "OV2640"  # cnadler86's Camera.sensor_name (the virtual sensor stands in for one)
 
-    def __init__(self, link, framesize, fps, quality):
+    def __init__(self, link, framesize, quality, fb_count=2, grab_mode="LATEST"):
         w, h = FRAMESIZES[framesize]
         self.link = link
         self.fb = signed_frame_buffer(w * h // 5)
         self.mv = memoryview(self.fb)
-        self.hdr = bytearray(12)
+        self.hdr = bytearray(16)
+        self.msg = bytearray(13)  # op, board us ("<Q"), and for P the us it lasts ("<I")
         self.seq = -1  # sensor frame number of the last capture
-        self.t_ms = 0  # its capture time (board ms)
+        self.t_ms = 0  # when the sensor finished it (board ms)
         self.failed = 0  # captures that returned None
         self.sock = _unix_socket(link.dir + "/cam")
-        self.sock.write(("S%s %d %d\n" % (framesize, fps, quality)).encode())
+        self.sock.write(("S%s %d %d %s\n" % (framesize, quality, fb_count, grab_mode)).encode())
         reply = self.sock.readline()
         if not reply.startswith(b"OK"):
             raise OSError("camera init failed: " + reply.decode().strip())
+        link.camera = self
+        # cnadler86's constructor takes a first frame and gives it back
+        # (src/modcamera_api.c mp_camera_make_new): no frame, no camera.
+        if self.capture() is None:
+            self.deinit()
+            raise OSError("Failed to capture initial frame. Construct a new object with appropriate configuration.")
+        self.free_buffer()
 
     def _read(self, mv, n):
         got = 0
@@ -245,19 +264,19 @@ class SensorCamera:
             got += r
 
     def capture(self):
-        # A good capture returns at once on the chip: the driver's DMA task
-        # keeps the newest frame queued (esp32-camera driver/cam_hal.c, LATEST
-        # grab mode), so the simulated sensor's wait for its next frame is
-        # not a blocking call. A failed one is: fb_get waits its 4 s out in C.
+        # On the chip a capture whose frame is queued returns at once (the
+        # driver's DMA task filled it meanwhile); one that waits for a
+        # frame, or for the 4 s timeout, waits in C.
         self.link.c_call_begin()
-        failed = False
+        waited = True
         try:
-            self.sock.write(b"C")
-            self._read(memoryview(self.hdr), 12)
-            n, seq, t = struct.unpack("<IIi", self.hdr)
+            self._send(b"C")
+            self._read(memoryview(self.hdr), 16)
+            n, seq, t, waited = struct.unpack("<IIii", self.hdr)
             if n == 0:
-                failed = True
                 self.failed += 1
+                # ESP_LOGE(TAG, "Failed to capture image"): printed, the log level is ERROR
+                _console("E (%d) MPY_CAMERA: Failed to capture image\r\n" % (self.link.board_us() // 10000 * 10))
                 return None  # esp_camera_fb_get() returned NULL
             if n > len(self.fb):
                 raise OSError("camera: frame of %d bytes exceeds the %d-byte buffer" % (n, len(self.fb)))
@@ -266,10 +285,40 @@ class SensorCamera:
             self.t_ms = t
             return self.mv[:n]
         finally:
-            self.link.c_call_end(failed)
+            self.link.c_call_end(bool(waited))
+
+    def free_buffer(self):
+        """esp_camera_fb_return(): the driver may fill the buffer again. Its
+        first byte is cleared, so reading the view afterwards (a bug: the
+        chip's driver overwrites it at its next frame) finds no JPEG."""
+        self._send(b"F")
+        self.fb[0] = 0
+
+    def park(self, start_us, us):
+        """The SPI flash is written or erased from board us start_us for us:
+        the cache is off, the camera's task cannot run (camdriver.py)."""
+        self._send(b"P", start_us, us)
+
+    def _send(self, op, at=None, us=None):
+        # each call with the board time it was made at (host/bodycam/sim/sensor.py)
+        m = self.msg
+        m[0] = op[0]
+        struct.pack_into("<Q", m, 1, self.link.board_us() if at is None else at)
+        if us is None:
+            self.sock.write(memoryview(m)[:9])
+        else:
+            struct.pack_into("<I", m, 9, us)
+            self.sock.write(m)
 
     def deinit(self):
+        if self.link.camera is self:
+            self.link.camera = None
         self.sock.close()
+
+
+def _console(text):
+    # The driver's and ESP-IDF's own log lines go to UART0 too.
+    repl_uart().write(text.encode())
 
 
 class BoardHal:
@@ -282,7 +331,7 @@ class BoardHal:
         b = board["button"]
         self.button_pin = link.pin(b["pin"], 1 if b["active_low"] else 0)
         self.clock = clock.Clock(self.ticks_ms, link.rtc_seconds, link.rtc_set)
-        self.camera = SensorCamera(link, settings["framesize"], settings["fps"], settings["jpeg_quality"])
+        self.camera = SensorCamera(link, settings["framesize"], settings["jpeg_quality"], settings["fb_count"])
         self.storage = mount_storage(board, link)  # as hal_esp32: a card problem never stops the boot
         self.clips_dir = self.storage["path"] or "/sd/clips"
         self.leds = {}
@@ -339,6 +388,7 @@ def boot():
     vfs.umount("/")  # from here on the board sees only its own storage
     fc = info.get("flash_cost")
     part = FlashPartition(flash, info["vfs_offset"], info["vfs_size"], Costs(fc, bt, cpu) if fc or cpu else None)
+    part.busy = link.flash_busy
     if part.costs:
         link.cost_report.devices["flash"] = part.costs
     try:
@@ -494,5 +544,4 @@ def UART(uart_id, baudrate=0, **kw):
 
 
 def _idf_log(msg):
-    line = "E (%d) uart: %s\r\n" % (LINK.board_us() // 1000, msg)
-    repl_uart().write(line.encode())
+    _console("E (%d) uart: %s\r\n" % (LINK.board_us() // 1000, msg))
