@@ -122,6 +122,7 @@ class VirtualBoard:
         self.loader = None
         self.last_validation = None
         self.card_journal = None
+        self.gc_trace = []  # [board ms seen, ms window, bytes freed, bytes free]: this boot's collections
         try:
             self.store.ensure(settings)
             if card_journal:
@@ -321,6 +322,7 @@ class VirtualBoard:
                           b"runs in its place\r\n" % msg.encode())
         heap = self._heap_bytes()
         self.sensor.reset_stats()
+        self.gc_trace = []
         env = dict(os.environ, MICROPYPATH="chip:rom:.frozen", BODYCAM_VBOARD=self._sock_dir)
         cmd = [upy.micropython_exe(), "-X", upy.heap_arg(heap), "-i", "chip/vboard_boot.py"]
         self._mode = mode
@@ -427,6 +429,7 @@ class VirtualBoard:
             self._rtc = (m["unix_ms"], m["board_us"])
             self.log("RTC set")
         elif op == "costs":
+            self.gc_trace.extend(m.pop("gc", ()))  # collections since the last report (vboard_costs.GcTrace)
             self.costs = m  # what the board has been charged so far (vboard_costs.Report)
         elif op == "reset":
             threading.Thread(target=self._soft_cpu_reset, daemon=True).start()

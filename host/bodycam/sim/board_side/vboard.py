@@ -18,6 +18,7 @@ import struct
 import sys
 import time
 
+import uctypes
 import vfs
 
 import clock
@@ -69,6 +70,7 @@ class Link:
         self.pins = {}  # gpio -> VirtualPin
         for k, v in info.get("pins", {}).items():
             self.pins[int(k)] = VirtualPin(v)
+        self._pins = tuple(self.pins.values())  # (no list per blocking call)
         self.edges = []  # [board_ms, gpio, level, id], in time order
         self.irq_t = None  # ticks seen by IRQ handlers while an edge is delivered
         self._rx = b""
@@ -110,7 +112,8 @@ class Link:
             if wall_us >= 2000:
                 # poll's timeout is in whole ms: wake a little early, then
                 # sleep_us the rest (at speed N, 1 ms of wall is N ms of board)
-                self._poll.poll((wall_us - 1000) // 1000)  # wakes early when the simulator sends
+                for _ in self._poll.ipoll((wall_us - 1000) // 1000):  # wakes early when the simulator sends
+                    break
             elif wall_us > 0:
                 time.sleep_us(wall_us)
 
@@ -134,7 +137,13 @@ class Link:
 
     def service(self, now_ms):
         """Take the simulator's messages, deliver pin edges that are due."""
-        if self._poll.poll(0):
+        # ipoll: no list per call. The virtual board's own Python shares the
+        # firmware's heap, and garbage of its own would bring collections the
+        # chip never has (vboard_costs.GcTrace).
+        ready = False
+        for _ in self._poll.ipoll(0):
+            ready = True
+        if ready:
             data = self.ctl.recv(1024)
             if not data:
                 raise OSError("virtual board: the simulator has gone")
@@ -165,6 +174,7 @@ class Link:
         pin = self.pins.get(gpio)
         if pin is None:
             pin = self.pins[gpio] = VirtualPin(level)
+            self._pins = tuple(self.pins.values())
             return
         self.irq_t = t  # the handler reads the edge's own time, as on the chip
         try:
@@ -192,7 +202,7 @@ class Link:
         if not blocked:
             self.service(now)
             return
-        pins = list(self.pins.values())
+        pins = self._pins
         for pin in pins:
             pin.block()
         try:
@@ -215,7 +225,12 @@ class Link:
     def pin(self, gpio, level=1):
         if gpio not in self.pins:
             self.pins[gpio] = VirtualPin(level)
+            self._pins = tuple(self.pins.values())
         return self.pins[gpio]
+
+
+_HDR = {"n": 0 | uctypes.UINT32, "seq": 4 | uctypes.UINT32, "t": 8 | uctypes.INT32,
+        "waited": 12 | uctypes.INT32}
 
 
 class SensorCamera:
@@ -237,8 +252,10 @@ class SensorCamera:
         self.link = link
         self.fb = signed_frame_buffer(w * h // 5)
         self.mv = memoryview(self.fb)
-        self.hdr = bytearray(16)
+        self.hdr_mv = memoryview(bytearray(16))  # length, frame number, ms done, waited ("<IIii")
+        self.hdr = uctypes.struct(uctypes.addressof(self.hdr_mv), _HDR, uctypes.LITTLE_ENDIAN)
         self.msg = bytearray(13)  # op, board us ("<Q"), and for P the us it lasts ("<I")
+        self.msg9 = memoryview(self.msg)[:9]
         self.seq = -1  # sensor frame number of the last capture
         self.t_ms = 0  # when the sensor finished it (board ms)
         self.failed = 0  # captures that returned None
@@ -256,8 +273,10 @@ class SensorCamera:
         self.free_buffer()
 
     def _read(self, mv, n):
-        got = 0
+        got = self.sock.readinto(mv, n)  # (no slice unless the bytes come in pieces)
         while got < n:
+            if not got:
+                raise OSError("camera: the sensor link closed")
             r = self.sock.readinto(mv[got:n])
             if not r:
                 raise OSError("camera: the sensor link closed")
@@ -268,11 +287,13 @@ class SensorCamera:
         # driver's DMA task filled it meanwhile); one that waits for a
         # frame, or for the 4 s timeout, waits in C.
         self.link.c_call_begin()
+        self.link.gc_trace.look()  # (the virtual board's own bookkeeping: GC trace, vboard_costs)
         waited = True
         try:
             self._send(b"C")
-            self._read(memoryview(self.hdr), 16)
-            n, seq, t, waited = struct.unpack("<IIii", self.hdr)
+            self._read(self.hdr_mv, 16)
+            h = self.hdr
+            n, seq, t, waited = h.n, h.seq, h.t, h.waited
             if n == 0:
                 self.failed += 1
                 # ESP_LOGE(TAG, "Failed to capture image"): printed, the log level is ERROR
@@ -305,7 +326,7 @@ class SensorCamera:
         m[0] = op[0]
         struct.pack_into("<Q", m, 1, self.link.board_us() if at is None else at)
         if us is None:
-            self.sock.write(memoryview(m)[:9])
+            self.sock.write(self.msg9)
         else:
             struct.pack_into("<I", m, 9, us)
             self.sock.write(m)
