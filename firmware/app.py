@@ -13,14 +13,16 @@ from recorder import BUFFERING, RECORDING, Recorder
 from ring import _ticks_diff
 from version import VERSION
 
-WAIT_SLICE_MS = 10  # how often the wait for the next frame looks at the button
+RECOVERY_MARGIN_MS = 20  # background recovery hands back this long before the next frame
 
 
 class App:
     def __init__(self, hal, board, s, max_writes_per_tick=None):
         self.hal = hal
         self.settings = s
+        t0 = hal.ticks_ms()
         self.plan, self.ring, self.memory = self.size_ring(hal, board, s)
+        self.boot_ms = {"ring": _ticks_diff(hal.ticks_ms(), t0)}
         b = board["button"]
         self.button = btn.Button(hal.ticks_ms, active_low=b["active_low"], hold_ms=s["hold_ms"])
         self.button.attach(hal.button_pin)
@@ -30,13 +32,20 @@ class App:
                                  utc=hal.clock.utc, audit=getattr(hal, "audit", None),
                                  seal=getattr(hal, "seal", None), ticks=hal.ticks_ms)
         # Clip names continue past clips offloaded and deleted (the sealer
-        # remembers the last number), so a name never repeats on a device.
+        # remembers the last number) and past a clip whose files a power cut
+        # destroyed before it was sealed (the audit log saw it start), so a
+        # name never repeats on a device.
         last = getattr(self.recorder.seal, "last_clip_number", 0)
+        cut = getattr(getattr(hal, "audit", None), "interrupted", None)
+        if isinstance(cut, str) and cut[2:8].isdigit() and int(cut[2:8]) > last:
+            last = int(cut[2:8])
         if last > self.recorder._counter:
             self.recorder._counter = last
-        # Clips cut off by a power loss are rebuilt before anything else.
-        self.recovered = recover.recover_all(hal.clips_dir, self.recorder.stage,
-                                             self.recorder.seal, self.recorder.audit)
+        # Clips cut off by a power loss (or a reset, a crash) are rebuilt in
+        # the background while the camera buffers (recover.Recovery).
+        reason, cause = getattr(hal, "stop_cause", None) or ("power_loss", None)
+        self.recovery = recover.Recovery(hal.clips_dir, self.recorder, self.recorder.seal,
+                                         self.recorder.audit, reason, cause)
         health.attach(self, hal)  # no card: presses go to a RAM log; memory shortfall to the audit log
         # The camera's buffer goes back to the driver as soon as the frame
         # is in the ring. cnadler86's capture() returns the buffer it holds
@@ -66,6 +75,12 @@ class App:
         self.memory_errors = 0
         self.ticks = 0
         self.interrupt = False  # set by the dock on a deliberate Ctrl-C (see run)
+
+    @property
+    def recovered(self):
+        """[(name, frames)] of the clips recovery has finished (frames None:
+        kept as it was, a later boot tries again)."""
+        return self.recovery.done
 
     def step(self):
         """One tick that survives running out of memory: a MemoryError (on the
@@ -111,9 +126,15 @@ class App:
         # a whole frame was skipped, with no gap in the capture times to show.
         base = now if self.exposed is None else self.exposed
         self.write(now, base + self.interval_ms)
+        if self.recovery.owed:
+            # at most half the interval, and never past the next frame
+            until = base + self.interval_ms - RECOVERY_MARGIN_MS
+            if _ticks_diff(until, now + self.interval_ms // 2) > 0:
+                until = now + self.interval_ms // 2
+            self.recovery.poll(now, until & 0x3FFFFFFF, hal.ticks_ms, _ticks_diff)
         for svc in self.services:
             svc.poll(now)
-        hal.led("status", health.status_led(hal, self.recorder.state == RECORDING, now))
+        hal.led("status", health.status_led(self, self.recorder.state == RECORDING, now))
         self.ticks += 1
         return now
 
@@ -207,14 +228,17 @@ class App:
             self.step_ms = (3 * self.step_ms + took + 3) // 4
             n += 1
 
-    def run(self):
+    def run(self, kbd=True):
         # Ctrl-C: on the ESP32 the REPL UART's RX interrupt turns every 0x03
         # into KeyboardInterrupt (ports/esp32/uart.c, mp_interrupt_char), so
         # one byte of line noise would end the recording and the pre-roll.
         # With kbd_intr(-1) it is data; the dock tells a stray one from a
         # deliberate interrupt and sets self.interrupt (firmware/dock.py).
+        # kbd=False (no dock: it did not start) keeps Ctrl-C, so a deploy
+        # can still reach the REPL.
         import micropython
-        micropython.kbd_intr(-1)
+        if kbd:
+            micropython.kbd_intr(-1)
         try:
             self._loop()
         finally:
@@ -255,7 +279,8 @@ class App:
         meanwhile: a press starts its clip once it is stable (the
         debounce), not at the next frame's poll (up to a frame interval,
         200 ms at 5 fps, later), and the pre-roll's first blocks go to the
-        card in the time left before that frame."""
+        card in the time left before that frame. The HAL's sleep wakes
+        early when the button's IRQ handler has queued an edge."""
         hal = self.hal
         b = self.button
         while True:
@@ -269,7 +294,13 @@ class App:
                 if was == BUFFERING and self.recorder.state == RECORDING:
                     self.write(now, due)
                     continue
-            hal.sleep_ms(left if left < WAIT_SLICE_MS else WAIT_SLICE_MS)
+                if b.in_burst:  # settling: look again after a debounce's worth
+                    hal.sleep_ms(left if left < b.debounce_ms else b.debounce_ms)
+                    continue
+            hal.sleep_ms(left, self._edge_queued)
+
+    def _edge_queued(self):
+        return self.button.w != self.button.r
 
     def close_for_repl(self, max_steps=100000):
         """A deliberate interrupt (mpremote): the clip in progress is closed

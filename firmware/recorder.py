@@ -15,10 +15,7 @@ from backfill import Backfill
 from clip import ClipWriter, _hex, placeholder_header
 from ring import _ticks_diff
 
-BUFFERING = 0
-RECORDING = 1
-FINALIZING = 2
-STATE_NAMES = ("buffering", "recording", "finalizing")
+from recstate import BUFFERING, FINALIZING, RECORDING, STATE_NAMES  # noqa: F401 (also the recorder's names)
 
 CLIP_FORMAT = "bodycam-clip/1"
 SYNC_MS = 1000  # a power cut loses at most this much of a recording

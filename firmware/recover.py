@@ -75,30 +75,90 @@ def clean_leftovers(clips_dir):
 PARTIAL_EXTS = (".AV_", ".IX_", ".TI_", ".JS_")
 
 
+class Recovery:
+    """Loop service: rebuilds the clips a power cut left unfinished in the
+    background, a bounded piece of card work at a time while the camera
+    buffers, so a boot owing a 100 MB clip's recovery buffers within
+    seconds all the same. Works only while the recorder is buffering (it
+    shares the recorder's staging buffer, and the recorder's card writes
+    come first): a press meanwhile records a normal clip, and recovery goes
+    on after it. `done` lists (name, frames) as each finishes, frames None
+    for one that could not be rebuilt now (a full card: it stays as it was
+    and the next boot tries again)."""
+
+    def __init__(self, clips_dir, recorder, seal=None, audit=None, reason="power_loss", cause=None,
+                 max_steps=64):
+        self.dir = clips_dir
+        self.rec = recorder
+        self.seal = seal
+        self.audit = audit
+        self.reason = reason
+        self.cause = cause  # what the chip's reset cause says stopped them
+        self.max_steps = max_steps
+        clean_leftovers(clips_dir)
+        self.owed = unfinished(clips_dir)
+        self.done = []
+        self._gen = None
+        self._out = None
+
+    def busy(self):
+        return bool(self.owed) or self._gen is not None
+
+    def poll(self, now, until=None, ticks=None, diff=None):
+        """Take steps while the recorder buffers: at most max_steps, and
+        (given a clock) not past `until`."""
+        rec = self.rec
+        n = 0
+        while n < self.max_steps and (self.owed or self._gen is not None):
+            if rec.state != 0:  # recording or finishing: the card is the recorder's
+                return
+            if until is not None and diff(until, ticks()) <= 0:
+                return
+            if self._gen is None:
+                self._out = {}
+                self._gen = recover_steps(self.dir, self.owed[0], rec.stage, self.seal, self.reason,
+                                          self._out, self.cause)
+            try:
+                next(self._gen)
+            except StopIteration:
+                self._finish(self._out.get("frames"))
+            except OSError as e:
+                failed(self.dir, self.owed[0], e, self.audit)
+                self._finish(None)
+            n += 1
+
+    def _finish(self, frames):
+        name = self.owed.pop(0)
+        self._gen = None
+        self.done.append((name, frames))
+        if frames is not None and self.audit is not None:
+            self.audit.record("clip_recovered", {"clip": name, "frames": frames})
+
+    def run_all(self):
+        """Everything owed, now (tests; a board that must not wait)."""
+        while self.busy():
+            self.poll(0)
+            if self.rec.state != 0:
+                raise RuntimeError("recovery cannot run while recording")
+
+
 def recover_all(clips_dir, stage, seal=None, audit=None):
-    """Recover every unfinished clip; returns [(name, frames)], frames None
-    for a clip that could not be rebuilt now. A card too full for the
-    index or the sidecar (OSError 28), or any other storage error, must not
-    stop the camera from booting: the clip is left as it is, the scratch
-    files removed, the failure logged, and the next boot tries again."""
-    clean_leftovers(clips_dir)
-    done = []
-    for name in unfinished(clips_dir):
-        frames = recover_logged(clips_dir, name, stage, seal, audit)
-        done.append((name, frames))
-    return done
+    """Recover every unfinished clip now; returns [(name, frames)], frames
+    None for a clip that could not be rebuilt now. A card too full for the
+    index or the sidecar (OSError 28), or any other storage error, never
+    stops anything: the clip is left as it is, the scratch files removed,
+    the failure logged, and the next boot tries again."""
+    r = Recovery(clips_dir, _Idle(stage), seal, audit)
+    r.run_all()
+    return r.done
 
 
-def recover_logged(clips_dir, name, stage, seal=None, audit=None, reason="power_loss"):
-    """recover() with its outcome in the audit log; None if it failed."""
-    try:
-        frames = recover(clips_dir, name, stage, seal, reason)
-    except OSError as e:
-        failed(clips_dir, name, e, audit)
-        return None
-    if audit is not None:
-        audit.record("clip_recovered", {"clip": name, "frames": frames})
-    return frames
+class _Idle:
+    # a recorder that is only buffering: recover_all's stand-in
+    state = 0
+
+    def __init__(self, stage):
+        self.stage = stage
 
 
 def failed(clips_dir, name, err, audit=None):
@@ -161,10 +221,10 @@ def _step(stretches, t):
     return 1
 
 
-def recover(clips_dir, name, stage, seal=None, reason="power_loss"):
+def recover(clips_dir, name, stage, seal=None, reason="power_loss", cause=None):
     """Rebuild one clip at once; returns its frame count."""
     out = {}
-    for _ in recover_steps(clips_dir, name, stage, seal, reason, out):
+    for _ in recover_steps(clips_dir, name, stage, seal, reason, out, cause):
         pass
     return out["frames"]
 
@@ -236,9 +296,11 @@ def _chunk_at(src, pos, hdr):
     return struct.unpack_from("<I", hdr, 4)[0]
 
 
-def recover_steps(clips_dir, name, stage, seal=None, reason="power_loss", out=None):
+def recover_steps(clips_dir, name, stage, seal=None, reason="power_loss", out=None, cause=None):
     """Generator: rebuild one clip in place, a bounded piece of card work
-    per step. When exhausted, out["frames"] is the number of frames kept."""
+    per step. When exhausted, out["frames"] is the number of frames kept.
+    reason/cause: the sidecar's stop reason, and in words what the chip's
+    reset cause says stopped it (a brownout reads as a power-on reset)."""
     base = clips_dir + "/" + name
     _restore(base, ".AVO", ".AVI")
     _restore(base, ".TIO", ".TIM")
@@ -334,6 +396,8 @@ def recover_steps(clips_dir, name, stage, seal=None, reason="power_loss", out=No
         meta["last_seq"] = scan.seq if scan.planned else start["first_seq"] - 1
     meta["markers"] = markers
     meta["stop"] = {"reason": reason, "ms": scan.last_t}
+    if cause:
+        meta["stop"]["cause"] = cause
     meta["dropped"] = None  # counters were in RAM: unknown
     lost = [r for r in scan.lost if r[3] < 0]
     if lost:

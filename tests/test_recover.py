@@ -331,3 +331,49 @@ print(json.dumps({"recovered": k.app.recovered, "log": log, "health": k.app.heal
     sc = json.loads((clips / "BC000001.JSON").read_text())
     assert after == [["BC000001", sc["frames"]]] and sc["frames"] > 150
     assert_sound_avi(clips / "BC000001.AVI", sc["frame_ms"])
+
+
+BACKGROUND = """
+import json, os, evkit
+evkit.write_key("key.json")
+k = evkit.EvKit(%(board)r, %(frames)r)
+k.run_for(6000)
+k.press(200)
+k.run_for(4000)          # recording BC000001 when the power goes: a new boot, nothing closed
+k = None
+import gc
+gc.collect()             # (the first boot's ring goes, as RAM does at a power cut)
+k = evkit.EvKit(%(board)r, %(frames)r, t0=1000, background=True)
+k.app.recovery.max_steps = 4  # (slow recovery: the press comes in the middle of it)
+k.run_for(400)
+owed = list(k.app.recovery.owed)
+k.press(200)             # a press while BC000001 is still being rebuilt
+k.run_for(2000)
+k.press(k.settings["hold_ms"] + 300)
+k.finish()
+while k.app.recovery.busy():
+    k.run_for(200)
+print(json.dumps({"owed_at_press": owed, "done": k.rec.clips_done, "recovered": k.app.recovered}))
+"""
+
+
+def test_a_press_during_background_recovery_records_and_verify_says_why_the_order_is_odd(run_mpy, jpeg_dir,
+                                                                                          tmp_path):
+    from bodycam.evidence import verify
+    out = run_mpy(BACKGROUND % {"board": BOARD, "frames": str(jpeg_dir)}, heapsize=HEAP)
+    assert out["owed_at_press"] == ["BC000001"] and out["done"] == ["BC000002"]
+    assert out["recovered"][0][0] == "BC000001" and out["recovered"][0][1] > 30
+    clips = tmp_path / "sd" / "clips"
+    new = json.loads((clips / "BC000002.JSON").read_text())
+    cut = json.loads((clips / "BC000001.JSON").read_text())
+    assert new["seq"] < cut["seq"]  # the new clip was sealed first
+    assert new["preroll_frames"] > 0 and new["stop"]["reason"] == "hold"
+    rep = verify.verify_dir(str(clips), verify.KeySet(checking=False))
+    assert [f.text for f in rep.all_findings() if f.level == "fail"] == []
+    notes = [f.text for f in rep.all_findings() if f.level == "note"]
+    assert any("BC000001 (seq 2) was rebuilt after a cut and sealed after BC000002 (seq 1)" in n for n in notes), notes
+    # ...while a clip that was not rebuilt, sealed out of order, still fails
+    cut["recovered"] = False
+    (clips / "BC000001.JSON").write_text(json.dumps(cut))
+    rep = verify.verify_dir(str(clips), verify.KeySet(checking=False))
+    assert any("reordered or renamed" in f.text for f in rep.all_findings() if f.level == "fail")

@@ -256,14 +256,30 @@ def judge_stretches(rep, sidecar, fm, fps):
 # --- losses the device reported (power cuts, drops) ------------------------
 
 POWER_CUT_PREROLL = "pre-roll lost to a power cut before it reached the card"
+# What ended a recording the firmware did not stop itself (firmware/
+# evidence.py STOPS, from the chip's reset cause: a brownout reads as a
+# power-on reset, a crash as a hard reset).
+CUT_REASONS = {"power_loss": "a power cut", "reset": "a reset or crash", "watchdog": "a watchdog reset"}
+
+
+def _cut_by(sidecar):
+    """In words, what cut a recovered clip off ("a power cut", ...), or None."""
+    if not sidecar.get("recovered"):
+        return None
+    return CUT_REASONS.get((sidecar.get("stop") or {}).get("reason"))
+
+
+def _preroll_lost_text(sidecar):
+    by = _cut_by(sidecar)
+    return POWER_CUT_PREROLL if by == "a power cut" else "pre-roll lost to %s before it reached the card" % by
 
 
 def _no_frames_reason(sidecar):
     # A clip rebuilt after a power cut with no frames: the press (and what
     # the clip was) reached the card, the pre-roll did not.
-    if sidecar.get("recovered") and (sidecar.get("stop") or {}).get("reason") == "power_loss":
-        return "%s: the press was recorded, then the power went before any frame was on the card" \
-            % POWER_CUT_PREROLL
+    if _cut_by(sidecar):
+        return "%s: the press was recorded, then %s came before any frame was on the card" % (
+            _preroll_lost_text(sidecar), _cut_by(sidecar))
     return "the clip has no frames"
 
 
@@ -271,8 +287,8 @@ def _preroll_cut_note(sidecar, pre):
     # A recovered clip whose pre-roll is short: the part missing is the part
     # the power cut caught in RAM (the pre-roll is written newest first, so
     # what is missing is its oldest part, or a stretch in its middle).
-    if sidecar.get("recovered") and (sidecar.get("stop") or {}).get("reason") == "power_loss":
-        return " (the rest: %s)" % POWER_CUT_PREROLL
+    if _cut_by(sidecar):
+        return " (the rest: %s)" % _preroll_lost_text(sidecar)
     return ""
 
 
@@ -282,7 +298,7 @@ def _lost_gap_note(sidecar, a, b):
     lost = sidecar.get("preroll_lost") if sidecar.get("recovered") else None
     if lost and a < lost["from_ms"] and lost["to_ms"] < b:
         return ": %d frames from %+.2f s to %+.2f s, %s" % (
-            lost["frames"], lost["from_ms"] / 1000.0, lost["to_ms"] / 1000.0, POWER_CUT_PREROLL)
+            lost["frames"], lost["from_ms"] / 1000.0, lost["to_ms"] / 1000.0, _preroll_lost_text(sidecar))
     return ""
 
 
@@ -464,7 +480,8 @@ def describe(rep):
         lines.append("  markers:          " + ", ".join("%+.2f s" % (m["ms"] / 1000.0) for m in rep["markers"]))
     st = rep.get("stop")
     if st:
-        lines.append("  stopped by:       %s at %+.2f s" % (st.get("reason"), st.get("ms", 0) / 1000.0))
+        lines.append("  stopped by:       %s%s at %+.2f s" % (
+            st.get("reason"), " (%s)" % st["cause"] if st.get("cause") else "", st.get("ms", 0) / 1000.0))
     ag = rep.get("avi_agreement") or {}
     if ag:
         s = "AVI %d frames, sidecar %d, header %s, index %s" % (

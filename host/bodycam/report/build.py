@@ -11,7 +11,9 @@ from bodycam.report import load, metrics, sample, sources
 from bodycam.report.roster import Roster
 
 STOP_NAMES = {"hold": "by the officer (3 s hold)", "storage": "storage failed", "memory": "out of memory",
-              "power_loss": "power loss or brownout", "interrupt": "interrupted at the serial console",
+              "power_loss": "power loss or brownout", "reset": "reset or crash",
+              "watchdog": "watchdog reset (a hang, or a brownout)", "crash": "the firmware crashed",
+              "interrupt": "interrupted at the serial console",
               None: "not recorded"}
 
 

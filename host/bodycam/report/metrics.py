@@ -6,11 +6,11 @@ restart); table() sums recordings and sessions into rows."""
 import datetime
 import statistics
 
-from bodycam.report.trail import EQUIPMENT_STOPS, OFFICER_STOPS
+from bodycam.report.trail import CUT_STOPS, EQUIPMENT_STOPS, OFFICER_STOPS
 
 UNASSIGNED = "(unassigned)"
 UNKNOWN = "(time unknown)"
-STOP_REASONS = ("hold", "storage", "memory", "power_loss", "interrupt")
+STOP_REASONS = ("hold", "storage", "memory", "power_loss", "reset", "watchdog", "interrupt")
 
 
 def week_of(utc_ms):
@@ -44,7 +44,7 @@ def annotate(trails, roster=None, restart_min=5):
             r["switched_on_late"] = r["short_preroll"] and r["since_boot_ms"] < cfg
             r["stop_by"] = ("officer" if r["stop"] in OFFICER_STOPS else
                             "equipment" if r["stop"] in EQUIPMENT_STOPS else None)
-            r["unrecovered"] = r["stop"] == "power_loss" and not r["recovered"] and not r["sealed"]
+            r["unrecovered"] = r["stop"] in CUT_STOPS and not r["recovered"] and not r["sealed"]
             r["restart_after_ms"] = None
         for a, b in zip(recs, recs[1:]):
             if a["stop"] not in OFFICER_STOPS:

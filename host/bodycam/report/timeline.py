@@ -9,7 +9,8 @@ from html import escape
 from bodycam.report.timefmt import iso, short
 
 STOP_COLOURS = {"hold": "#2563eb", "storage": "#d97706", "memory": "#9333ea", "power_loss": "#dc2626",
-                "interrupt": "#0d9488", None: "#6b7280"}
+                "reset": "#b91c1c", "watchdog": "#b91c1c", "crash": "#b91c1c", "interrupt": "#0d9488",
+                None: "#6b7280"}
 LABEL_W = 170
 LANE_H = 22
 AXIS_H = 28

@@ -20,7 +20,10 @@ from bodycam.evidence import verify
 from bodycam.evidence.hashing import sha256_file
 
 OFFICER_STOPS = ("hold",)
-EQUIPMENT_STOPS = ("storage", "memory", "power_loss", "interrupt")
+EQUIPMENT_STOPS = ("storage", "memory", "power_loss", "reset", "watchdog", "crash", "interrupt")
+# stops the firmware did not make itself: the next boot rebuilds the clip
+# (firmware/evidence.py STOPS, from the chip's reset cause)
+CUT_STOPS = ("power_loss", "reset", "watchdog")
 
 
 def parse_utc(s):

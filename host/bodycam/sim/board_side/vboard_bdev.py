@@ -111,8 +111,18 @@ class CardImage:
         # have left it.
         self.journal = journal
         self._jh = bytearray(16)
+        # (pin, send) when the board's wiring puts a GPIO on the card's
+        # DAT3 line: an SD card that sees DAT3 (its chip select in SPI
+        # mode) low at CMD0 goes into SPI mode and answers nothing in SD
+        # mode until its power is cut (SD Physical Layer Simplified
+        # Specification 7.2.1); send tells the simulator, which keeps it so
+        # across resets until power_cut().
+        self.dat3 = None
+        self.spi_mode = False
 
     def readblocks(self, n, buf):
+        if self.spi_mode:
+            return False  # (machine.SDCard.readblocks: False when the card does not answer)
         t0 = _ticks_us()  # first: the op's whole Python is the virtual board's
         c = self.costs
         self.f.seek(n * self.SECTOR)
@@ -121,6 +131,8 @@ class CardImage:
             c.leave(c.sd_read(len(buf)), t0)
 
     def writeblocks(self, n, buf):
+        if self.spi_mode:
+            return False
         t0 = _ticks_us()
         c = self.costs
         self.f.seek(n * self.SECTOR)
@@ -140,6 +152,13 @@ class CardImage:
         f.write(buf)
 
     def ioctl(self, op, arg):
+        if op == 1 and self.dat3 is not None and not self.spi_mode:  # INIT: CMD0
+            pin, send = self.dat3
+            if pin.value() == 0:
+                self.spi_mode = True
+                send({"op": "sd_spi_mode"})
+        if self.spi_mode:
+            return 0 if op in (2, 3) else -1  # as an empty slot: sdmmc_card_init fails
         if op == 4:  # block count
             return self.blocks
         if op == 5:  # block size
