@@ -346,6 +346,16 @@ def _bracket1(cpu, fn):
     return wrapped
 
 
+def _bracket_sleep(cpu, fn):
+    def wrapped(obj, a, wake=None):
+        cpu.enter()
+        try:
+            return fn(obj, a, wake)
+        finally:
+            cpu.leave()
+    return wrapped
+
+
 def _bracket_write(cpu, fn):
     def wrapped(obj, buf, off=0, n=None):
         cpu.enter()
@@ -402,8 +412,8 @@ def attach(link, info, camera_cls, uart_cls=None):
     if info.get("cpu_scale"):
         cpu = Cpu(bt, info["cpu_scale"], info.get("cpu_calibration"))
         cls.ticks_ms = _bracket(cpu, cls.ticks_ms)
-        cls.sleep_ms = _bracket1(cpu, cls.sleep_ms)
-        cls.sleep_until_us = _bracket1(cpu, cls.sleep_until_us)
+        cls.sleep_ms = _bracket_sleep(cpu, cls.sleep_ms)
+        cls.sleep_until_us = _bracket_sleep(cpu, cls.sleep_until_us)
         camera_cls.capture = _bracket(cpu, camera_cls.capture)
         camera_cls.free_buffer = _bracket(cpu, camera_cls.free_buffer)
         if uart_cls is not None:
