@@ -133,3 +133,41 @@ print(json.dumps(out))
     f = all_frames(reader_over(bytes.fromhex(got["frame"])))[0]
     assert json.loads(f.payload) == {"ok": True} and f.offset == 77
     assert struct.unpack_from("<H", bytes.fromhex(got["frame"]), 2 + 2)[0] == len(b'{"ok": true}')
+
+
+# The device's console shares the line (issue 22): esp32-camera prints
+# "cam_hal: FB-OVF" from its own task into UART0, wherever the dock's
+# frame happens to be; ESP-IDF log lines come between frames.
+OVF = b"cam_hal: FB-OVF\r\n"
+FAILED = b"E (123450) MPY_CAMERA: Failed to capture image\r\n"
+
+
+@pytest.mark.parametrize("piece", [None, 7, 300])
+def test_a_console_line_inside_a_frame_is_taken_out_not_resent(piece):
+    rng = random.Random(5)
+    payloads = [bytes(rng.getrandbits(8) for _ in range(n)) for n in (4096, 1024, 64)]
+    frames = [W.frame(W.DATA, 1, i * 5000, p) for i, p in enumerate(payloads)]
+    # one line in the first frame's payload, two in the second (one in its
+    # CRC trailer), an IDF log line between the second and the third
+    a, b = frames[0], frames[1]
+    line = (a[:2000] + OVF + a[2000:] + b[:20] + OVF + b[20:-2] + OVF + b[-2:] + FAILED + frames[2])
+    r = reader_over(line, piece)
+    got = all_frames(r)
+    assert [f.payload for f in got] == payloads
+    assert r.console_lines == 3 and r.skipped == len(FAILED)
+
+
+def test_a_frame_that_really_carries_console_text_is_kept_as_it_is():
+    payload = b"x" * 100 + OVF + b"y" * 100
+    r = reader_over(W.frame(W.DATA, 1, 0, payload))
+    assert [f.payload for f in all_frames(r)] == [payload] and r.console_lines == 0
+
+
+def test_a_damaged_frame_is_still_dropped_when_a_console_line_is_in_it_too():
+    p = bytes(range(256)) * 4
+    f = bytearray(W.frame(W.DATA, 1, 0, p))
+    f[500] ^= 0x40  # a flipped bit as well as the line
+    good = W.frame(W.DATA, 1, 1024, p)
+    r = reader_over(bytes(f[:300]) + OVF + bytes(f[300:]) + good)
+    got = all_frames(r)
+    assert [g.offset for g in got] == [1024] and r.console_lines == 0

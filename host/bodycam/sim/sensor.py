@@ -77,10 +77,14 @@ class Sensor:
         """Make every Nth sensor frame larger than the driver's buffer (0: none)."""
         _check_every(every)
         self.oversize_every = every
+        cam = self.camera
+        if every and cam is not None:
+            cam.start_ticker()  # the running camera's driver prints on time from now on
 
     def reset_stats(self):
         self.config = None  # {"framesize", "quality", "fb_count", "grab_mode", "period_ms"} of the running camera
         self.driver = None  # the camdriver.Driver of the running camera
+        self.camera = None  # the running _Camera
         self.frames = 0  # captures served since the last boot
         self.first_ms = None  # board ms of the first captured frame
         self.last_ms = None
@@ -161,13 +165,23 @@ class _Camera:
         self.driver = Driver(sensor.clock.us(), period_us, fb_count, fb, grab, size_of=self.size_of,
                              typical_bytes=scene.typical, on_message=self.say)
         sensor.driver = self.driver
+        sensor.camera = self
         sensor.config = {"framesize": scene.framesize, "quality": scene.quality, "fb_count": fb_count,
                          "grab_mode": grab, "period_ms": period_us / 1000.0}
         self.running = True
         self.ticker = None
         if self.prone or sensor.oversize_every:
+            self.start_ticker()
+
+    def start_ticker(self):
+        """Run cam_task's work in board time from now on, so the driver's
+        messages come out when it would print them, not only when a
+        capture looks (needed once frames can overflow)."""
+        with self.lock:
+            if self.ticker is not None or not self.running:
+                return
             self.ticker = threading.Thread(target=self._tick, name="vboard-cam-task", daemon=True)
-            self.ticker.start()
+        self.ticker.start()
 
     def size_of(self, k):
         every = self.sensor.oversize_every
@@ -207,6 +221,8 @@ class _Camera:
 
     def stop(self):
         self.running = False
+        if self.sensor.camera is self:
+            self.sensor.camera = None
 
     def run(self, f, conn):
         sensor = self.sensor
