@@ -38,10 +38,10 @@ def add_card_argument(p):
                         "settings, and how soon is the pre-roll on it after a press (default: %(default)s)")
 
 
-def storage_check(board, p, card):
+def storage_check(board, p, card, quality=None):
     """The storage part of the plan (a card or the flash keeping up)."""
-    from bodycam.sim.costs import storage_plan
-    return storage_plan(board, p, card)
+    from bodycam.sim.costs import FLASH_FPS_QUALITY, storage_plan
+    return storage_plan(board, p, card, FLASH_FPS_QUALITY if quality is None else quality)
 
 
 def describe_storage(st):
@@ -51,6 +51,12 @@ def describe_storage(st):
         st["medium"], st["write_Bps"] / 1000.0, st["need_Bps"] / 1000.0,
         "sustained (%d%% of its write rate)" % round(100 * st["load"]) if st["sustains"] else
         "NOT sustained: frames will be dropped (counted in the sidecar)"))
+    if st.get("sustained_fps") is not None:
+        s += ("\n%s: every 4 KB written is a 45 ms erase and 16 page programs with the caches off "
+              "(the camera stops meanwhile) and littlefs copies a file's last block after each sync: "
+              "measured, %d fps at this frame size and quality is what it keeps%s" % (
+                  st["medium"], st["sustained_fps"],
+                  "" if st["sustains"] else " -> frames WILL be dropped at the %s fps set" % st["fps_set"]))
     s += ("\npre-roll: %.2f MB reaches the storage ~%.1f s after the press (target %.1f s)" % (
         st["preroll_bytes"] / 1e6, st["preroll_to_card_s"], st["preroll_target_s"]))
     if st.get("catch_up_s") is not None:
@@ -87,7 +93,8 @@ def describe_stretches(p):
 def run(args):
     board, _, p = make_plan(args.board, args.framesize, args.fps, args.preroll, args.preroll_full,
                             args.jpeg_quality, args.fb_count)
-    st = storage_check(board, p, args.card)
+    st = storage_check(board, p, args.card, args.jpeg_quality)
+    st["fps_set"] = p["fps"]
     if args.json:
         print(json.dumps(dict(p, storage=st), indent=2))
     else:
