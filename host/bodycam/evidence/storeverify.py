@@ -1,10 +1,12 @@
 """`bodycam verify s3://BUCKET/PREFIX[/DEVICE]`: what the store holds,
-checked as a folder is (bodycam.evidence.verify), one report per device."""
+checked as a folder is (bodycam.evidence.verify), one report per device,
+with the clips on legal hold and the state of the store's audit log."""
 import json
 import os
 import tempfile
 
 from bodycam.evidence import verify
+from bodycam.evidence.holds import Holds
 from bodycam.evidence.store import AUDIT_NAME, EVIDENCE_SUFFIXES, STORE_LOG_NAME, EvidenceStore
 
 
@@ -27,22 +29,43 @@ def device_folders(url):
     return [("%s/%s" % (url.rstrip("/"), d), st, d) for d in devices]
 
 
+def held_lines(status, problems):
+    out = []
+    for stem in sorted(status):
+        s = status[stem]
+        holds = s["holds"]
+        if not s["held"]:
+            out.append("store: %s: STORE.LOG has hold %s on it, but the store has no legal hold on it: released "
+                       "outside bodycam?" % (stem, ", ".join("#%d" % h["n"] for h in holds)))
+            continue
+        why = "; ".join("#%d by %s at %s: %s" % (h["n"], h.get("by"), h.get("t"), h.get("reason")) for h in holds)
+        out.append("held: %s (%s on legal hold)%s" % (stem, " and ".join(s["held"]),
+                                                       ": " + why if why else ": not in STORE.LOG (set outside bodycam)"))
+    for p in problems:
+        out.append("store: %s: %s" % (STORE_LOG_NAME, p))
+    return out
+
+
 def verify_url(url, keyset, as_json=False, out=print):
-    """The same report per device as for a folder; exit status 0 only when
-    every device's verdict is VERIFIED."""
+    """The same report per device as for a folder, then its held clips;
+    exit status 0 only when every device's verdict is VERIFIED (a hold
+    does not change a verdict)."""
     reports = []
     with tempfile.TemporaryDirectory(prefix="bodycam-verify-") as tmp:
         for label, st, device in device_folders(url):
             folder = st.download_dir(device, os.path.join(tmp, device or "_"), skip=(STORE_LOG_NAME,))
             rep = verify.verify_dir(folder, keyset)
             rep.dir = label
-            reports.append((label, rep))
+            held, problems = ({}, []) if device is None else Holds(st, device).status(c.stem for c in rep.clips)
+            reports.append((label, rep, held, problems))
     if as_json:
-        d = {label: rep.as_dict() for label, rep in reports}
+        d = {label: dict(rep.as_dict(), held=held, store_log_problems=problems)
+             for label, rep, held, problems in reports}
         out(json.dumps(d[reports[0][0]] if len(reports) == 1 else d, indent=2, sort_keys=True, default=str))
     else:
-        for label, rep in reports:
+        for label, rep, held, problems in reports:
             if len(reports) > 1:
                 out("== %s" % label)
-            out(verify.describe(rep))
-    return 0 if all(rep.verdict == "VERIFIED" for _, rep in reports) else 1
+            text = verify.describe(rep).split("\n")  # held clips go above the verdict line
+            out("\n".join(text[:-1] + held_lines(held, problems) + text[-1:]))
+    return 0 if all(rep.verdict == "VERIFIED" for _, rep, _, _ in reports) else 1
