@@ -20,6 +20,20 @@ from bodycam.station.puller import StationPuller
 from bodycam.evidence.store import StoreRefused
 
 
+def dock_on(port, log):
+    """(DockClient, close) for the camera on `port`; LinkLost when the port
+    cannot be opened."""
+    p = open_port(port)
+
+    def close():
+        try:
+            p.close()
+        except OSError:
+            pass
+
+    return DockClient(p, log=log), close
+
+
 class Backoff:
     """Waits that double from `first` up to `most` seconds, reset on success."""
 
@@ -158,9 +172,8 @@ class Slot(threading.Thread):
         when some files wait for the store, "refused" for a device id
         conflict."""
         self.set_state("connecting")
-        port = open_port(self.port)
+        client, close = (self.st.open_dock or dock_on)(self.port, lambda m: self.st.event(self, "link", message=m))
         try:
-            client = DockClient(port, log=lambda m: self.st.event(self, "link", message=m))
             info = client.connect()
             if self.device is None:
                 dev = device_id(client, info)
@@ -175,10 +188,7 @@ class Slot(threading.Thread):
                 self.st.event(self, "camera", device=dev, board=info.get("board"), firmware=info.get("firmware"))
             return self._round(client)
         finally:
-            try:
-                port.close()
-            except OSError:
-                pass
+            close()
 
     def _round(self, client):
         self.set_state("pulling")
