@@ -83,6 +83,24 @@ MODULES = {
                               "_audit_seals", "_deleted_shas", "_cross_check"),
                        note="the checks; not describe() and the report classes' text"),
     "hashing": Target("host/bodycam/evidence/hashing.py", ["tests/test_pull.py", "tests/test_verify.py"]),
+    # The evidence store and the station: moto's S3 server and in-memory
+    # cameras (tests/memdock.py), seconds per run; tests/test_station.py
+    # (virtual boards, minutes) is left out.
+    "store": Target("host/bodycam/evidence/store.py", ["tests/test_store.py", "tests/test_store_log.py",
+                                                       "tests/test_hold.py", "tests/test_station_rules.py"]),
+    "store-log": Target("host/bodycam/evidence/storelog.py", ["tests/test_store_log.py", "tests/test_store.py",
+                                                              "tests/test_hold.py"]),
+    "holds": Target("host/bodycam/evidence/holds.py", ["tests/test_hold.py"]),
+    "station-core": Target("host/bodycam/station/core.py", ["tests/test_station_rules.py"]),
+    "station-slot": Target("host/bodycam/station/slot.py", ["tests/test_station_rules.py"]),
+    "station-puller": Target("host/bodycam/station/puller.py", ["tests/test_station_rules.py"]),
+    "station-identity": Target("host/bodycam/station/identity.py", ["tests/test_station_rules.py"]),
+    "station-report": Target("host/bodycam/station/report.py", ["tests/test_station_rules.py"]),
+    # The dock client on the real firmware (the offload rig): the fast
+    # files first, the noisy line last.
+    "client": Target("host/bodycam/offload/client.py", ["tests/test_pull.py", "tests/test_pull_cli.py",
+                                                        "tests/test_pull_faults.py", "tests/test_noisy_link.py"]),
+    "wire": Target("host/bodycam/offload/wire.py", ["tests/test_dock_wire.py", "tests/test_pull.py"]),
 }
 
 # Mutants that cannot change behaviour, by module: "CODE :: MUTATION" -> why,
