@@ -35,8 +35,9 @@ def held_lines(status, problems):
         s = status[stem]
         holds = s["holds"]
         if not s["held"]:
-            out.append("store: %s: STORE.LOG has hold %s on it, but the store has no legal hold on it: released "
-                       "outside bodycam?" % (stem, ", ".join("#%d" % h["n"] for h in holds)))
+            out.append("store: %s: STORE.LOG has hold %s on it, but the store reports no legal hold on it: "
+                       "released outside bodycam, or this key may not read holds (s3:GetObjectLegalHold)?"
+                       % (stem, ", ".join("#%d" % h["n"] for h in holds)))
             continue
         why = "; ".join("#%d by %s at %s: %s" % (h["n"], h.get("by"), h.get("t"), h.get("reason")) for h in holds)
         out.append("held: %s (%s on legal hold)%s" % (stem, " and ".join(s["held"]),
