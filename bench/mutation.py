@@ -195,6 +195,23 @@ EQUIVALENT = {
         "if q in in_dir or (lo is not None and lo < q < hi): :: `lo < q < hi` -> `(lo < q <= hi)`":
             "q == hi is in the folder",
     },
+    "station-puller": {
+        "return False :: `return False` -> `return None`":
+            "_verified_here's and _store_confirms's callers only test the truth of the result",
+    },
+    "station-core": {
+        "if self.reporter is not None and now - last_tick >= self.tick_every: :: "
+        "`now - last_tick >= self.tick_every` -> `(now - last_tick > self.tick_every)`":
+            "monotonic float seconds: never exactly equal; at most one turn of the loop (0.1 s) later",
+    },
+    "station-slot": {
+        "return False :: `return False` -> `return None`":
+            "_round's result is tested for its truth and against \"refused\": None is False there",
+    },
+    "station-identity": {
+        "for attempt in range(3): :: `3` -> `4`":
+            "`attempt == 2` raises at the third failure whatever the range's end",
+    },
     "pull": {
         "info = c.info() :: remove `info = c.info()`": "the same device's facts, asked again at the new baud",
         "self.progress.clear() :: remove `self.progress.clear()`": "draws only on a terminal",

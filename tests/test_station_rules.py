@@ -182,8 +182,10 @@ def test_store_down_keeps_every_clip_on_the_camera_and_says_store_wait(tmp_path,
     waits = [e for e in st.reporter.of("state") if e["state"] == "store-wait"]
     assert waits and waits[0]["pending"] == ["AUDIT.LOG", "BC000001.AVI", "BC000001.JSON"]
     assert len(waits) >= 2 and st.reporter.states()[-1] == "done"  # retried within --once's grace
-    assert "clips stay on the cameras" in st.reporter.of("store_error")[0]["error"]  # the check at the start
-    assert all(e["file"] for e in st.reporter.of("store_error")[1:])
+    errors = st.reporter.of("store_error")
+    assert "clips stay on the cameras" in errors[0]["error"]  # the check at the start
+    assert [e["file"] for e in errors[1:4]] == ["BC000001.AVI", "BC000001.JSON", "AUDIT.LOG"]  # then each upload
+    assert all("cannot be reached" in e["error"] for e in errors[1:4])
 
 
 def test_a_store_that_changed_its_answer_after_the_upload_keeps_the_clip(tmp_path, s3):
@@ -207,6 +209,21 @@ def test_a_store_that_changed_its_answer_after_the_upload_keeps_the_clip(tmp_pat
     assert name == "BC000001.AVI" and why.startswith("not deleted: ") and "retained only until" in why
     assert ("store_error", {"file": "BC000001.AVI", "error": why[len("not deleted: "):]}) in notes
     assert p.current == "AUDIT.LOG"
+
+
+def test_a_copy_changed_here_after_the_store_confirmed_it_is_not_proof(tmp_path, s3):
+    bucket = new_bucket(s3)
+    cam = Camera("bc-1")
+    out = tmp_path / "out"
+
+    def note(event, **f):
+        if event == "stored" and f["file"] == "BC000001.AVI":
+            (out / "BC000001.AVI").write_bytes(b"changed here")  # after the upload, before the delete
+
+    s = StationPuller(cam, str(out), "bc-1", store=EvidenceStore("s3://%s/d" % bucket, retain_days=1), note=note,
+                      delete=True, progress=False, say=lambda m: None).run()
+    assert cam.deleted == [] and s["stored"] == ["BC000001.AVI", "BC000001.JSON", "AUDIT.LOG"]
+    assert s["errors"][0][0] == "BC000001.AVI" and "no longer matches" in s["errors"][0][1]
 
 
 def test_a_retention_the_store_will_not_extend_keeps_the_clip_on_the_camera(tmp_path, s3, retention_guard):
@@ -266,18 +283,36 @@ def test_a_camera_that_comes_back_is_drained_and_one_that_does_not_is_given_up(t
 
 def test_an_unplugged_adapter_loses_its_slot_but_a_given_port_is_kept(tmp_path):
     cam = Camera("bc-1")
-    cam.fail = [PortGone("serial link lost")] * 3
+    cam.fail = [PortGone("serial link lost")]
     present = []
     st = station(tmp_path, {"/dev/ttyUSB0": cam}, once=False, comports=lambda: list(present))
     slot = Slot(st, "/dev/ttyUSB0", fixed=False)
     slot.run()
-    assert slot.gone and slot.outcome == "unplugged" and slot.state == "lost"
+    assert slot.outcome == "unplugged" and slot.state == "lost"
     assert slot.errors == [("", "unplugged: serial link lost")]
+    # a port that cannot be opened any more is unplugged too; a quiet camera on an adapter still there is not
+    cam.fail = [LinkLost("cannot open /dev/ttyUSB0: [Errno 2] No such file or directory")]
+    slot = Slot(st, "/dev/ttyUSB0", fixed=False)
+    slot.run()
+    assert slot.outcome == "unplugged"
+    present.append(adapter("/dev/ttyUSB0"))
+    cam.fail = [LinkLost("no reply from the bodycam dock")]
+    slot = Slot(st, "/dev/ttyUSB0", fixed=False)
+    st.slots = {"/dev/ttyUSB0": slot}
+    slot.start()
+    end = time.monotonic() + 10
+    while slot.state != "idle" and time.monotonic() < end:
+        time.sleep(0.02)
+    slot.stop()
+    slot.join(5)
+    assert slot.errors == [("", "no reply from the bodycam dock")] and slot.outcome == "drained"
+    cam = Camera("bc-2")
+    cam.fail = [PortGone("serial link lost")] * 2
     # a --port is kept: lost, retried, drained once it answers
     st = station(tmp_path, {"/dev/ttyUSB0": cam}, delete=True)
     s = st.run()
     assert s["ok"] and st.reporter.states().count("lost") == 2
-    assert cam.connects == 5  # 3 lost, then the slot's and the pull's own
+    assert cam.connects == 4  # 2 lost, then the slot's and the pull's own
 
 
 def test_a_camera_without_a_device_id_is_refused_and_keeps_its_clips(tmp_path):
@@ -311,13 +346,14 @@ def test_two_cameras_with_one_id_the_second_is_refused_until_the_first_is_unplug
     assert "bc-twin" not in st.claims
 
 
-def test_watching_the_adapters_adds_and_drops_slots(tmp_path):
-    def port(dev):
-        info = ListPortInfo(dev, skip_link_detection=True)
-        info.vid, info.pid = 0x1A86, 0x7523
-        return info
+def adapter(dev):
+    info = ListPortInfo(dev, skip_link_detection=True)
+    info.vid, info.pid = 0x1A86, 0x7523  # a CH340
+    return info
 
-    plugged = [port("/dev/ttyUSB0"), port("/dev/ttyUSB1")]
+
+def test_watching_the_adapters_adds_and_drops_slots(tmp_path):
+    plugged = [adapter("/dev/ttyUSB0"), adapter("/dev/ttyUSB1")]
     cams = {"/dev/ttyUSB0": Camera("bc-1"), "/dev/ttyUSB1": Camera("bc-2")}
     st = station(tmp_path, cams, ports=(), once=False, comports=lambda: list(plugged))
     st._watch()
@@ -337,18 +373,69 @@ def test_watching_the_adapters_adds_and_drops_slots(tmp_path):
         station(tmp_path, {}, ports=(), comports=lambda: []).run()
 
 
+def test_a_camera_plugged_in_while_the_station_watches_is_drained_and_dropped_when_unplugged(tmp_path):
+    import threading
+    plugged = []
+    scans = []
+
+    def comports():
+        scans.append(time.monotonic())
+        return list(plugged)
+
+    cams = {"/dev/ttyUSB0": Camera("bc-1"), "/dev/ttyUSB7": Camera("bc-7")}
+    st = station(tmp_path, cams, ports=(), once=False, delete=True, comports=comports, scan_every=0.3)
+    t = threading.Thread(target=st.run, daemon=True)
+    t.start()
+    try:
+        time.sleep(0.5)
+        assert st.slots == {}
+        plugged.append(adapter("/dev/ttyUSB0"))
+        end = time.monotonic() + 10
+        while cams["/dev/ttyUSB0"].deleted != ["BC000001.AVI", "BC000001.JSON"] and time.monotonic() < end:
+            time.sleep(0.05)
+        assert cams["/dev/ttyUSB0"].deleted == ["BC000001.AVI", "BC000001.JSON"]
+        cams["/dev/ttyUSB0"].fail = [PortGone("unplugged")] * 100
+        plugged.clear()
+        while not st.reporter.of("slot_gone") and time.monotonic() < end:
+            time.sleep(0.05)
+        assert [e["port"] for e in st.reporter.of("slot_gone")] == ["/dev/ttyUSB0"] and st.slots == {}
+    finally:
+        st.stop()
+        t.join(10)
+    took = scans[-1] - scans[0]
+    assert len(scans) <= took / 0.3 + 4  # scanned every --scan-every, not at every turn of the loop
+    assert 2 <= len(st.reporter.ticks) <= took / 0.1 + 4  # the loop waits between turns
+
+
+def test_once_drains_the_adapters_plugged_in_now_and_a_given_port_ignores_the_others(tmp_path):
+    cams = {"/dev/ttyUSB0": Camera("bc-1"), "/dev/ttyUSB1": Camera("bc-2")}
+    t0 = time.monotonic()
+    s = station(tmp_path, cams, ports=(), delete=True, comports=lambda: [adapter("/dev/ttyUSB0")]).run()
+    assert [x["port"] for x in s["slots"]] == ["/dev/ttyUSB0"] and s["ok"]
+    assert 0 < s["seconds"] <= time.monotonic() - t0 + 0.001  # to the ms
+    st = station(tmp_path, cams, ports=["/dev/ttyUSB1"], once=False, comports=lambda: [adapter("/dev/ttyUSB0")],
+                 scan_every=0.0)
+    import threading
+    t = threading.Thread(target=st.run, daemon=True)
+    t.start()
+    time.sleep(0.5)
+    st.stop()
+    t.join(10)
+    assert list(st.slots) == ["/dev/ttyUSB1"]  # with --port, adapters are not watched
+
+
 def test_a_station_without_once_keeps_going_until_stopped(tmp_path):
     import threading
     cam = Camera("bc-1", clips=1)
-    st = station(tmp_path, {"p0": cam}, once=False, delete=True)
+    st = station(tmp_path, {"p0": cam}, once=False, delete=True, poll=0.3)
     t = threading.Thread(target=st.run, daemon=True)
+    t0 = time.monotonic()
     t.start()
-    end = time.monotonic() + 10
-    while cam.connects < 3 and time.monotonic() < end:
-        time.sleep(0.02)
+    time.sleep(1.0)
     st.stop()
     t.join(10)
-    assert not t.is_alive() and cam.connects >= 3  # looked at again every --poll
+    rounds = cam.connects / 2  # the slot's connect and the pull's own
+    assert not t.is_alive() and 2 <= rounds <= (time.monotonic() - t0) / 0.3 + 1  # looked at again every --poll
     assert cam.deleted == ["BC000001.AVI", "BC000001.JSON"]
 
 
@@ -378,6 +465,14 @@ def test_totals_add_up_over_rounds_and_the_row_shows_the_rate_while_moving(tmp_p
     slot._rate_t -= 2.0
     row = slot.row()
     assert row["bytes"] == 150 and 70 < row["rate"] <= 75 and row["errors"] == 0 and row["last_error"] is None
+    assert row["clip"] is None
+    # a round in progress: its bytes count, its file shows; the rate is taken over >= 1 s windows
+    slot.puller = type("P", (), {"summary": {"bytes": 30}, "current": "BC000002.AVI"})()
+    row = slot.row()
+    assert (row["bytes"], row["clip"]) == (180, "BC000002.AVI") and 70 < row["rate"] <= 75  # not yet 1 s
+    slot._rate_t -= 2.0
+    assert 14 < slot.row()["rate"] <= 15  # (180 - 150) / 2 s
+    slot.puller = None
     slot.error("bad", "BC000001.AVI")
     slot.state = "idle"
     row = slot.row()
@@ -394,6 +489,14 @@ def test_the_summary_and_the_baud_per_port(tmp_path):
     assert station(tmp_path, {}, baud=115200).baud_for("any") == 115200
     assert st.summary(1.23456) == {"slots": [], "seconds": 1.235, "bytes": 0, "pulled": 0, "stored": 0,
                                    "deleted": 0, "refused": [], "ok": False}
+    slot = Slot(st, "p0")
+    slot.device, slot.state, slot.outcome = "bc-1", "done", "drained"
+    slot._add({"pulled": ["A"], "bytes": 10, "seconds": 1.23456, "upload_seconds": 0.12345, "upload_bytes": 7})
+    st.slots = {"p0": slot}
+    (row,) = st.summary(1)["slots"]
+    assert row == {"port": "p0", "device": "bc-1", "state": "done", "outcome": "drained", "pulled": ["A"],
+                   "stored": [], "deleted": [], "busy": [], "bytes": 10, "baud": None, "pull_seconds": 1.235,
+                   "upload_bytes": 7, "upload_seconds": 0.123, "errors": []}
 
 
 # --- the device id ---------------------------------------------------------------------------
@@ -419,11 +522,15 @@ def test_a_boot_entry_far_back_is_found_by_reading_more_of_the_log():
 
 
 def test_no_device_id_says_what_to_do():
+    torn = b'{"k":"boot","d":{"dev\n'  # the only boot entry, torn by a power cut
     for log, says in ((entry("press", {}), "no boot entry in the last"),
+                      (torn + entry("press", {}, 1), "no boot entry in the last"),
                       (boot(None, None), "has no device key"),
                       (boot("bad id!", "not hex!"), "has no device key")):
+        cam = Camera(log=log)
         with pytest.raises(identity.NoDeviceId, match=says):
-            identity.device_id(Camera(log=log), {})
+            identity.device_id(cam, {})
+        assert cam.tails == [("AUDIT.LOG", 0, len(log))]  # a small log is read once, whole
     with pytest.raises(identity.NoDeviceId, match="has no audit log"):
         identity.device_id(Camera(log=b""), {})
     empty = Camera(log=b"")
@@ -501,6 +608,7 @@ def test_the_live_table_redraws_in_place_and_logs_only_what_matters():
     slots = [FakeSlot("/dev/ttyUSB0", "bc-1", state="pulling", bytes=1500000, rate=90000.0)]
     t.tick(slots)
     first = buf.getvalue()
+    assert first.startswith("PORT ")  # nothing above the table is erased by the first draw
     assert first.splitlines()[1].split()[:2] == ["/dev/ttyUSB0", "bc-1"] and t.drawn == 2
     t.event(slots[0], "say", message="quiet")
     t.event(slots[0], "state", state="pulling")
@@ -519,6 +627,27 @@ def test_the_live_table_redraws_in_place_and_logs_only_what_matters():
     assert buf.getvalue().count("\x1b[2F\x1b[J") == 2 and t.drawn == 2
     t.close(slots)
     assert t.drawn == 0 and buf.getvalue().endswith(table_lines([slots[0].row()])[-1] + "\n")
+
+
+def test_the_table_is_the_one_docs_station_md_shows():
+    doc = open(os.path.join(os.path.dirname(__file__), "..", "docs", "station.md")).read()
+    shown = doc[doc.index("```\nPORT ") + 4:].split("```")[0].rstrip("\n").splitlines()
+    rows = [{"port": "/dev/ttyUSB0", "device": "bc-1a2b3c4d", "clip": "BC000014.AVI", "bytes": 3.1e6,
+             "rate": 90100.0, "state": "pulling", "errors": 0},
+            {"port": "/dev/ttyUSB1", "device": "bc-77aa01ff", "clip": None, "bytes": 12.4e6, "rate": 0,
+             "state": "idle", "errors": 0},
+            {"port": "/dev/ttyUSB2", "device": "bc-1a2b3c4d", "clip": None, "bytes": 0, "rate": 0,
+             "state": "refused", "errors": 1}]
+    assert [x.rstrip() for x in table_lines(rows)] == shown
+
+
+def test_each_json_line_reaches_a_pipe_at_once():
+    import select
+    r, w = os.pipe()
+    with os.fdopen(w, "w") as stream, os.fdopen(r, "rb") as reader:  # buffered, as stdout into a pipe is
+        JsonLines(stream).event(None, "store_error", error="down")
+        assert select.select([reader], [], [], 0)[0], "the event is still in the buffer"
+        assert json.loads(os.read(r, 4096))["error"] == "down"
 
 
 def test_table_cells_are_cut_to_their_column():
