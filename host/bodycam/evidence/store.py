@@ -144,6 +144,15 @@ class EvidenceStore:
         except (BotoCoreError, ClientError) as e:
             raise StoreError("%s on %s: %s" % (what, self.url, e)) from e
 
+    def _pages(self, what, operation, **kw):
+        """Every page of a listing, through botocore's paginator; store-side
+        trouble becomes StoreError."""
+        from botocore.exceptions import BotoCoreError, ClientError
+        try:
+            yield from self.s3.get_paginator(operation).paginate(**kw)
+        except (BotoCoreError, ClientError) as e:
+            raise StoreError("%s on %s: %s" % (what, self.url, e)) from e
+
     # --- the bucket -----------------------------------------------------------
     def check(self):
         """Refuse a bucket that cannot hold evidence as asked (StoreRefused),
@@ -389,48 +398,28 @@ class EvidenceStore:
             return None, {}
         upload = ups[-1]["UploadId"]
         parts = {}
-        marker = 0
-        while True:
-            r = self._call("ListParts %s" % key, self.s3.list_parts, Bucket=self.bucket, Key=key,
-                           UploadId=upload, PartNumberMarker=marker)
-            for p in r.get("Parts", []):
+        for page in self._pages("ListParts %s" % key, "list_parts", Bucket=self.bucket, Key=key, UploadId=upload):
+            for p in page.get("Parts", []):
                 parts[p["PartNumber"]] = p
-            if not r.get("IsTruncated"):
-                return upload, parts
-            marker = r.get("NextPartNumberMarker")
+        return upload, parts
 
     # --- reading back (bodycam verify s3://...) ------------------------------------------
     def list_devices(self):
         """Device ids under the prefix (its 'folders')."""
         base = self.prefix + "/" if self.prefix else ""
-        out = []
-        token = None
-        while True:
-            kw = {"Bucket": self.bucket, "Prefix": base, "Delimiter": "/"}
-            if token:
-                kw["ContinuationToken"] = token
-            r = self._call("ListObjectsV2", self.s3.list_objects_v2, **kw)
-            out += [p["Prefix"][len(base):].rstrip("/") for p in r.get("CommonPrefixes", [])]
-            if not r.get("IsTruncated"):
-                return out
-            token = r["NextContinuationToken"]
+        return [p["Prefix"][len(base):].rstrip("/")
+                for page in self._pages("ListObjectsV2", "list_objects_v2", Bucket=self.bucket, Prefix=base,
+                                        Delimiter="/")
+                for p in page.get("CommonPrefixes", [])]
 
     def list_names(self, device=None):
         """{name: size} of the objects directly under PREFIX[/DEVICE]/."""
         base = "/".join(p for p in (self.prefix, device) if p)
         base = base + "/" if base else ""
-        out = {}
-        token = None
-        while True:
-            kw = {"Bucket": self.bucket, "Prefix": base, "Delimiter": "/"}
-            if token:
-                kw["ContinuationToken"] = token
-            r = self._call("ListObjectsV2", self.s3.list_objects_v2, **kw)
-            for o in r.get("Contents", []):
-                out[o["Key"][len(base):]] = o["Size"]
-            if not r.get("IsTruncated"):
-                return out
-            token = r["NextContinuationToken"]
+        return {o["Key"][len(base):]: o["Size"]
+                for page in self._pages("ListObjectsV2", "list_objects_v2", Bucket=self.bucket, Prefix=base,
+                                        Delimiter="/")
+                for o in page.get("Contents", [])}
 
     def download_dir(self, device, dest, skip=()):
         """Copy the newest version of each object under PREFIX[/DEVICE]/
