@@ -205,6 +205,14 @@ EQUIVALENT = {
         "`(datetime.datetime.fromisoformat(o['retain_until']) < now)`":
             "a retain-until date equal to now to the microsecond: the same answer a microsecond later",
     },
+    "wire": {
+        "elif time.monotonic() >= end: :: `time.monotonic() >= end` -> `(time.monotonic() > end)`":
+            "monotonic float seconds: never exactly equal; one more empty read at most",
+        "if i: :: negate `i`": "junk before the magic is then passed over a byte at a time through the header "
+                               "check (which wants the magic first): the same frames, the same count",
+        "self._skip(1) :: `1` -> `2`": "MAGIC is 0xBC 0xDC: its second byte cannot start another magic, so "
+                                       "passing over both bytes of a false magic finds the same next frame",
+    },
     "station-core": {
         "if self.reporter is not None and now - last_tick >= self.tick_every: :: "
         "`now - last_tick >= self.tick_every` -> `(now - last_tick > self.tick_every)`":

@@ -23,7 +23,6 @@ class FrameReader:
         self.read = read
         self.buf = bytearray()
         self.skipped = 0  # bytes that were not part of a good frame
-        self.bad_frames = 0  # frames with a good header and a bad payload CRC
         self.last_garbage = bytearray()  # the latest skipped bytes, for error messages
 
     def next(self, timeout):
@@ -63,7 +62,6 @@ class FrameReader:
             payload = bytes(buf[W.HEADER:W.HEADER + n])
             want, = struct.unpack_from("<I", buf, W.HEADER + n)
             if crc32(payload) != want:
-                self.bad_frames += 1
                 self._skip(1)
                 continue
             del buf[:end]
