@@ -11,10 +11,12 @@ Prints one JSON object:
     {"trials", "recovered", "max_ms_lost", "verify_ok", ...}
 
 max_ms_lost: recording time that had reached the card (synced: FAT knows
-its size) and was not in the clip after recovery; 0 means nothing on the
-card was lost. max_ms_unsynced: for cuts while recording live, time from
-the last frame on the card to the cut (what a cut can cost by design: up
-to one sync period plus the writer's backlog).
+its size, and for the pre-roll a sync's note vouches for its range) and was
+not in the clip after recovery; 0 means nothing on the card was lost.
+max_ms_unsynced: for cuts while recording live, time from the last frame
+on the card to the cut (what a cut can cost by design: up to one sync
+period plus the writer's backlog). Each cut clip's window_ms: how far back
+from the press and forward from it the clip kept without a gap.
 
     python bench/powercut.py [N] [--speed 5] [--seed 1] [--preroll 30] [--sd-mb MB]
 
@@ -33,31 +35,78 @@ import sys
 import tempfile
 import time
 
+from bodycam import timing
 from bodycam.evidence import verify
 from bodycam.evidence.avi_reader import read_avi
 from bodycam.sim import SimError, VirtualBoard
 
 PHASES = ("after_press", "recording", "finalizing", "offload")
+HEADER_BYTES = 224  # firmware/avi.py: the first frame chunk (or the pre-roll's place) starts here
 
 
 def on_card(vb, name, d):
-    """(frames, last frame time in ms from the press) of clip `name` as FAT
-    sees it on the card now (the board off): what recovery can work from."""
+    """Frame times (ms from the press) of clip `name` that reached the card,
+    as the card holds it now (the board off): the clip's own records
+    (NAME.INF: the pre-roll's layout and the ranges each sync made safe;
+    NAME.TIM) and whole '00dc' chunks, read here independently of
+    firmware/recover.py. None if the clip's files are not there."""
     img = vb.store.sd
-    out = {}
-    for ext in (".AVI", ".TIM"):
+    got = {}
+    for ext in (".AVI", ".TIM", ".INF"):
         p = os.path.join(d, name + ext)
         try:
             img.get("clips/%s%s" % (name, ext), p)
-            out[ext] = p
         except Exception:
-            return 0, None
-    frames = len(read_avi(out[".AVI"]).frames)
-    with open(out[".TIM"], "rb") as f:
+            if ext != ".INF":
+                return None
+            p = None
+        got[ext] = p
+    with open(got[".AVI"], "rb") as f:
+        data = f.read()
+    with open(got[".TIM"], "rb") as f:
         tim = f.read()
-    n = min(frames, len(tim) // 4)
-    last = struct.unpack_from("<i", tim, 4 * (n - 1))[0] if n else None
-    return n, last
+    times = list(struct.unpack_from("<%di" % (len(tim) // 4), tim))
+    start, pre = {}, None
+    if got[".INF"]:
+        with open(got[".INF"]) as f:
+            for i, line in enumerate(f):
+                try:
+                    e = json.loads(line)
+                except ValueError:
+                    break
+                if i == 0:
+                    start = e
+                elif "pre" in e:
+                    pre = e["pre"]
+    kept = []
+    k = 0
+    pos = HEADER_BYTES
+
+    def chunk(at):
+        if at + 8 > len(data) or data[at:at + 4] != b"00dc":
+            return -1
+        return struct.unpack_from("<I", data, at + 4)[0]
+
+    layout = start.get("preroll_layout")
+    if layout:
+        a, b = pre or (0, 0)
+        for n in layout["sizes"]:
+            if k >= len(times):
+                break
+            total = 8 + n + (n & 1)
+            if pre and (a >= b or pos + total <= a or pos >= b) and pos + total <= len(data) and chunk(pos) == n:
+                kept.append(times[k])
+            k += 1
+            pos += total
+        pos = HEADER_BYTES + layout["bytes"]
+    while k < len(times):
+        n = chunk(pos)
+        if n < 0 or pos + 8 + n > len(data):
+            break
+        kept.append(times[k])
+        k += 1
+        pos += 8 + n + (n & 1)
+    return kept
 
 
 def clip_meta(vb, name, d):
@@ -119,7 +168,7 @@ def trial(vb, phase, rnd, preroll_ms, work):
         vb.wait_recording_ready(timeout=120)
         return rec
     finished = name in new
-    n_card, last_card = (None, None) if finished else on_card(vb, name, work)
+    card = None if finished else on_card(vb, name, work)
     vb.power_on()
     vb.wait_recording_ready(timeout=120)
     m = clip_meta(vb, name, os.path.join(work, "clips"))
@@ -131,10 +180,16 @@ def trial(vb, phase, rnd, preroll_ms, work):
     if finished:
         rec.update(recovered=bool(ok), ms_lost=0)
         return rec
-    rec["frames_on_card"] = n_card
-    lost_frames = max(0, n_card - len(fm))
-    rec["recovered"] = bool(ok) and m.get("recovered") is True and lost_frames == 0
-    rec["ms_lost"] = 0 if lost_frames == 0 else (last_card - (fm[-1] if fm else last_card))
+    card = card or []
+    rec["frames_on_card"] = len(card)
+    lost = sorted(set(card) - set(fm))
+    rec["recovered"] = bool(ok) and m.get("recovered") is True and not lost
+    iv = 1000 // m["settings"]["fps"]
+    rec["ms_lost"] = 0 if not lost else lost[-1] - lost[0] + iv
+    # the moments nearest the press the clip kept, around the cut
+    rec["window_ms"] = timing.press_window(fm, iv)
+    if m.get("preroll_lost"):
+        rec["preroll_lost"] = m["preroll_lost"]
     if fm and phase == "recording" and fm[-1] >= 0:
         rec["ms_unsynced"] = rec["cut_ms_after_press"] - fm[-1]
     return rec
@@ -186,6 +241,9 @@ def main(argv=None):
         "max_ms_unsynced": max(uns) if uns else None,
         "verify_ok": not fails, "verify_failures": fails[:10],
         "by_phase": {p: sum(1 for t in trials if t["phase"] == p) for p in PHASES},
+        # cuts in the seconds after a press: what the clip kept either side of it
+        "press_windows": [[t["cut_ms_after_press"], t["window_ms"]] for t in trials
+                          if t["phase"] == "after_press" and "window_ms" in t],
         "card": a.card, "sd_mb": sd_mb, "cpu": "esp32", "speed": a.speed, "seed": a.seed,
         "wall_s": round(time.time() - t0, 1), "stopped_early": stopped,
         "failed_trials": [t for t in trials if not t.get("recovered")],

@@ -1,15 +1,24 @@
 """The press moment under an ESP32-CAM's costs: for each SD card profile
 (fast, typical, slow), on the virtual board with the esp32 CPU and default
 settings (VGA, 5 fps, 30 s pre-roll), press after the pre-roll is full,
-record for --minutes of board time, stop, and read the clip. Then a second
-board cuts the power just after the device's own record says the pre-roll
-was on the card, to cross-check that record. Prints one JSON object:
+record for --minutes of board time, stop, and read the clip: when the last
+5 s, 10 s and all 30 s before the press were on the card (the pre-roll is
+written newest first, firmware/backfill.py). The card's writes are
+journalled (bodycam.sim.cardjournal), so the card as a power cut every
+--step ms through the first 10 s after the press would have left it is
+rebuilt and recovered with the firmware's own code: each cut's window
+(what the clip kept either side of the press) and whether the promise of
+docs/evidence.md held. Then a second board really cuts the power just after
+the device's own record says the whole pre-roll was on the card, to
+cross-check that record. Prints one JSON object:
 
     {"runs": [{"card", "live_dropped_at_press", "press_to_first_live_ms",
                "preroll_bytes", "preroll_durable_ms", "preroll_target_ms",
+               "preroll_last_s_durable_ms": {"5", "10", "30"},
+               "cuts": {"promise_held", "failed_at_ms", "steps": [...]},
                "writer_backlog_peak_bytes", "sustained_fps", ...}], ...}
 
-    python bench/press.py [--minutes 5] [--speed 4] [--cards fast,typical,slow]
+    python bench/press.py [--minutes 5] [--speed 4] [--cards fast,typical,slow] [--step 250]
 """
 import argparse
 import json
@@ -18,7 +27,9 @@ import sys
 import tempfile
 import time
 
+from bodycam import timing
 from bodycam.sim import VirtualBoard
+from bodycam.sim.cardjournal import cuts_after
 from bodycam.sim.costs import card_profile, effective_write_Bps
 
 PRESS_WINDOW_MS = 30000  # "at the press": the first 30 s, while the pre-roll goes to the card
@@ -52,9 +63,38 @@ def skipped_at_press(served, press_ticks, fm):
             "at_ms": [b[1] for a, b in zip(ks, ks[1:]) if b[0] - a[0] > 1]}
 
 
-def record(card, minutes, speed, d):
+def durable_after(m, seconds=(5, 10, 30)):
+    """{s: ms after the press when every frame of the last s seconds before
+    it was on the card}, from the device's own account (the sidecar's
+    writer.preroll_covered: [ms after the press, ms before it covered])."""
+    fm = m["frame_ms"]
+    covered = (m.get("writer") or {}).get("preroll_covered") or []
+    out = {}
+    for s in seconds:
+        inside = [t for t in fm if -s * 1000 <= t < 0]
+        if not inside:
+            continue
+        need = -inside[0]
+        out[str(s)] = next((at for at, c in covered if c >= need), None)
+    return out
+
+
+def sweep(journal, name, m, step_ms, d, upto_ms=10000):
+    """A cut every step_ms through the first upto_ms after the press."""
+    steps = list(range(step_ms, upto_ms + 1, step_ms))
+    rows = []
+    iv = 1000 // m["settings"]["fps"]
+    for s, kept in cuts_after(journal, name, m["clock"]["press_ticks_ms"], steps, d):
+        missing = timing.press_promise(m["frame_ms"], kept, s)
+        rows.append({"cut_ms": s, "window_ms": timing.press_window(kept, iv), "missing": len(missing)})
+    failed = [r["cut_ms"] for r in rows if r["missing"] and r["cut_ms"] >= 1000]
+    return {"promise_held": not failed, "failed_at_ms": failed, "steps": rows}
+
+
+def record(card, minutes, speed, d, step_ms=250):
     t0 = time.time()
-    with VirtualBoard(state_dir=os.path.join(d, card), speed=speed, card=card, cpu="esp32") as vb:
+    with VirtualBoard(state_dir=os.path.join(d, card), speed=speed, card=card, cpu="esp32",
+                      card_journal=bool(step_ms)) as vb:
         vb.wait_recording_ready(timeout=60)
         vb.sleep_board(32000)
         vb.tap()
@@ -68,8 +108,10 @@ def record(card, minutes, speed, d):
         _, side = vb.copy_clip(name, os.path.join(d, card + "-clip"))
         costs = vb.costs
         served = list(vb.sensor.served)
+        journal = vb.card_journal
     with open(side) as f:
         m = json.load(f)
+    cuts = sweep(journal, name, m, step_ms, d) if step_ms else None
     fm = m["frame_ms"]
     iv = 1000 // m["settings"]["fps"]
     live = [t for t in fm if t >= 0]
@@ -85,6 +127,8 @@ def record(card, minutes, speed, d):
         "preroll_bytes": w.get("preroll_bytes"),
         "preroll_durable_ms": w.get("preroll_durable_ms"),
         "preroll_target_ms": int(w["preroll_bytes"] * 1000 / rate + 500) if w.get("preroll_bytes") else None,
+        "preroll_last_s_durable_ms": durable_after(m),
+        "cuts": cuts,
         "writer_backlog_peak_bytes": w.get("backlog_peak_bytes"),
         "sustained_fps": round(1000.0 * (len(live) - 1) / span, 3) if span else None,
         "sustained_over_s": round(span / 1000.0, 1),
@@ -125,11 +169,13 @@ def main(argv=None):
     ap.add_argument("--speed", type=float, default=4, help="board time per wall time (default 4)")
     ap.add_argument("--cards", default="fast,typical,slow")
     ap.add_argument("--no-cut", action="store_true", help="skip the power-cut cross-check")
+    ap.add_argument("--step", type=int, default=250,
+                    help="ms between the journalled cuts through the first 10 s after the press (0: none)")
     a = ap.parse_args(argv)
     runs = []
     with tempfile.TemporaryDirectory() as d:
         for card in a.cards.split(","):
-            r = record(card, a.minutes, a.speed, d)
+            r = record(card, a.minutes, a.speed, d, a.step)
             if not a.no_cut and r["preroll_durable_ms"] is not None:
                 r["cut_check"] = cut_check(card, r["preroll_durable_ms"], a.speed, d)
             runs.append(r)

@@ -13,12 +13,16 @@ from recorder import BUFFERING, RECORDING, Recorder
 from ring import _ticks_diff
 from version import VERSION
 
+RECOVERY_MARGIN_MS = 20  # background recovery hands back this long before the next frame
+
 
 class App:
     def __init__(self, hal, board, s, max_writes_per_tick=None):
         self.hal = hal
         self.settings = s
+        t0 = hal.ticks_ms()
         self.plan, self.ring, self.memory = self.size_ring(hal, board, s)
+        self.boot_ms = {"ring": _ticks_diff(hal.ticks_ms(), t0)}
         b = board["button"]
         self.button = btn.Button(hal.ticks_ms, active_low=b["active_low"], hold_ms=s["hold_ms"])
         self.button.attach(hal.button_pin)
@@ -28,13 +32,20 @@ class App:
                                  utc=hal.clock.utc, audit=getattr(hal, "audit", None),
                                  seal=getattr(hal, "seal", None), ticks=hal.ticks_ms)
         # Clip names continue past clips offloaded and deleted (the sealer
-        # remembers the last number), so a name never repeats on a device.
+        # remembers the last number) and past a clip whose files a power cut
+        # destroyed before it was sealed (the audit log saw it start), so a
+        # name never repeats on a device.
         last = getattr(self.recorder.seal, "last_clip_number", 0)
+        cut = getattr(getattr(hal, "audit", None), "interrupted", None)
+        if isinstance(cut, str) and cut[2:8].isdigit() and int(cut[2:8]) > last:
+            last = int(cut[2:8])
         if last > self.recorder._counter:
             self.recorder._counter = last
-        # Clips cut off by a power loss are rebuilt before anything else.
-        self.recovered = recover.recover_all(hal.clips_dir, self.recorder.stage,
-                                             self.recorder.seal, self.recorder.audit)
+        # Clips cut off by a power loss (or a reset, a crash) are rebuilt in
+        # the background while the camera buffers (recover.Recovery).
+        reason, cause = getattr(hal, "stop_cause", None) or ("power_loss", None)
+        self.recovery = recover.Recovery(hal.clips_dir, self.recorder, self.recorder.seal,
+                                         self.recorder.audit, reason, cause)
         health.attach(self, hal)  # no card: presses go to a RAM log; memory shortfall to the audit log
         self.interval_ms = 1000 // s["fps"]
         self.max_writes = max_writes_per_tick
@@ -47,6 +58,12 @@ class App:
         self.memory_errors = 0
         self.ticks = 0
         self.interrupt = False  # set by the dock on a deliberate Ctrl-C (see run)
+
+    @property
+    def recovered(self):
+        """[(name, frames)] of the clips recovery has finished (frames None:
+        kept as it was, a later boot tries again)."""
+        return self.recovery.done
 
     def step(self):
         """One tick that survives running out of memory: a MemoryError (on the
@@ -87,9 +104,15 @@ class App:
         # a whole frame was skipped, with no gap in the capture times to show.
         base = now if self.exposed is None else self.exposed
         self.write(now, base + self.interval_ms)
+        if self.recovery.owed:
+            # at most half the interval, and never past the next frame
+            until = base + self.interval_ms - RECOVERY_MARGIN_MS
+            if _ticks_diff(until, now + self.interval_ms // 2) > 0:
+                until = now + self.interval_ms // 2
+            self.recovery.poll(now, until & 0x3FFFFFFF, hal.ticks_ms, _ticks_diff)
         for svc in self.services:
             svc.poll(now)
-        hal.led("status", health.status_led(hal, self.recorder.state == RECORDING, now))
+        hal.led("status", health.status_led(self, self.recorder.state == RECORDING, now))
         self.ticks += 1
         return now
 
@@ -107,16 +130,19 @@ class App:
         returns as the frame is exposed: the estimate is `now`, back in the
         sensor's phase. Otherwise the newest frame (GrabMode.LATEST) was
         exposed within the interval before `now`, a whole number of
-        intervals after the last estimate. The estimate creeps 1 ms a frame
-        towards `now` so a sensor a little slower than the set rate is
-        followed too."""
+        intervals after the last estimate. A sensor a little slower than the
+        set rate is followed by the waits it causes. (The estimate used to
+        creep 1 ms a frame towards `now` for that; but the loop calls the
+        camera when the estimate says, so the creep fed itself: after 30 s
+        of back-to-back writing the estimate was 160 ms behind the sensor
+        and a long step skipped a frame, tests/test_press_phase.py.)"""
         iv = self.interval_ms
         e = self.exposed
         if e is None or not iv:
             return now
         if called is not None and _ticks_diff(now, called) >= iv // 8:
             return now
-        e += iv + 1
+        e += iv
         if _ticks_diff(e, now) > 0:
             return now
         while _ticks_diff(now, e) >= iv:
@@ -153,8 +179,8 @@ class App:
         # never builds up. The pre-roll reaches the card at nearly the card's
         # rate (bench/press.py).
         rec = self.recorder
+        rec.idle(now)  # a collection, if one is due, takes the writer's time, before the deadline check
         if rec.state == BUFFERING:
-            rec.idle(now)
             return
         n = 0
         while rec.state != BUFFERING:
@@ -175,14 +201,17 @@ class App:
             self.step_ms = (3 * self.step_ms + took + 3) // 4
             n += 1
 
-    def run(self):
+    def run(self, kbd=True):
         # Ctrl-C: on the ESP32 the REPL UART's RX interrupt turns every 0x03
         # into KeyboardInterrupt (ports/esp32/uart.c, mp_interrupt_char), so
         # one byte of line noise would end the recording and the pre-roll.
         # With kbd_intr(-1) it is data; the dock tells a stray one from a
         # deliberate interrupt and sets self.interrupt (firmware/dock.py).
+        # kbd=False (no dock: it did not start) keeps Ctrl-C, so a deploy
+        # can still reach the REPL.
         import micropython
-        micropython.kbd_intr(-1)
+        if kbd:
+            micropython.kbd_intr(-1)
         try:
             self._loop()
         finally:
@@ -213,11 +242,38 @@ class App:
             if self.interrupt:
                 self.close_for_repl()
                 raise KeyboardInterrupt  # to the REPL, as Ctrl-C would
-            wait = _ticks_diff(due, hal.ticks_ms())
-            if wait > 0:
-                hal.sleep_ms(wait)
+            if _ticks_diff(due, hal.ticks_ms()) > 0:
+                self.wait_until(due)
             else:
                 due = hal.ticks_ms()  # fell behind: don't try to catch up
+
+    def wait_until(self, due):
+        """Sleep until `due` (the next frame), acting on the button
+        meanwhile: a press starts its clip once it is stable (the
+        debounce), not at the next frame's poll (up to a frame interval,
+        200 ms at 5 fps, later), and the pre-roll's first blocks go to the
+        card in the time left before that frame. The HAL's sleep wakes
+        early when the button's IRQ handler has queued an edge."""
+        hal = self.hal
+        b = self.button
+        while True:
+            now = hal.ticks_ms()
+            left = _ticks_diff(due, now)
+            if left <= 0:
+                return
+            if b.w != b.r or b.in_burst:
+                was = self.recorder.state
+                self.poll_button(now)
+                if was == BUFFERING and self.recorder.state == RECORDING:
+                    self.write(now, due)
+                    continue
+                if b.in_burst:  # settling: look again after a debounce's worth
+                    hal.sleep_ms(left if left < b.debounce_ms else b.debounce_ms)
+                    continue
+            hal.sleep_ms(left, self._edge_queued)
+
+    def _edge_queued(self):
+        return self.button.w != self.button.r
 
     def close_for_repl(self, max_steps=100000):
         """A deliberate interrupt (mpremote): the clip in progress is closed

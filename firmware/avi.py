@@ -40,6 +40,11 @@ def chunk_header(out, n):
     struct.pack_into("<4sI", out, 0, b"00dc", n)
 
 
+def chunk_header_at(out, at, n):
+    """The same header at out[at:at + 8]."""
+    struct.pack_into("<4sI", out, at, b"00dc", n)
+
+
 def index_entry(out, movi_offset, n):
     """Fill out (16 bytes) with an idx1 entry; movi_offset counts from the
     'movi' fourcc, as players expect."""

@@ -7,7 +7,7 @@ import gc
 import os
 import sys
 
-from recorder import BUFFERING
+from recstate import BUFFERING
 from ring import _ticks_diff
 
 TEST_FILE = "DOCTOR.TMP"

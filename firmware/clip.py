@@ -22,7 +22,11 @@ def _remove(path):
 
 
 class ClipWriter:
-    def __init__(self, directory, name, width, height, stage, start_meta=None, block=None):
+    def __init__(self, directory, name, width, height, stage, start_meta=None, block=None, preroll=None):
+        """preroll: (backfill, sizes, times) when the pre-roll's place in the
+        file was planned at the press (backfill.py): its frame times go to
+        NAME.TIM now and its bytes are written around the live frames;
+        None: every frame is appended in order."""
         self.base = directory + "/" + name
         self.name = name
         self.width = width
@@ -38,7 +42,6 @@ class ClipWriter:
         # this a power cut before the first sync leaves an empty NAME.INF
         # and recovery cannot tell what the clip was.
         self.inf.flush()
-        self.avi.write(avi.header(width, height, 0, 0, 0, 0))
         self.frames = 0
         self.movi = 4  # next chunk's offset from the 'movi' fourcc
         self.max_chunk = 0
@@ -48,6 +51,36 @@ class ClipWriter:
         self.times_hash = hashlib.sha256()  # over the int32 LE frame times
         self.sha256 = None
         self.size = 0
+        self.backfill = None
+        self.backfill_end = 0
+        self.pre_sizes = None
+        self._noted = None
+        if preroll is None:
+            self.avi.write(placeholder_header(width, height))
+            return
+        bf, sizes, times = preroll
+        self.backfill = bf
+        self.backfill_end = bf.end - avi.HEADER_BYTES  # the pre-roll's bytes in the movi list
+        self.pre_sizes = sizes
+        self.avi.start_at(bf.b, bf.tail(self.avi.buf))  # the live stager starts in the region's last sector
+        for t in times:
+            self._time(t)
+        self.frames = len(sizes)
+        self.movi = 4 + bf.end - avi.HEADER_BYTES
+        for n in sizes:
+            if n > self.max_chunk:
+                self.max_chunk = n
+
+    def preroll_step(self, front):
+        """Write one block of the pre-roll's place (backfill.py); returns
+        the bytes written, 0 when it is all written."""
+        bf = self.backfill
+        if bf is None or not bf.active:
+            return 0
+        return bf.step(self.avi.f, self.avi.cap, front, self.avi.pos())
+
+    def preroll_done(self):
+        return self.backfill is None or not self.backfill.active
 
     def add(self, frame, t_ms):
         n = len(frame)
@@ -70,13 +103,16 @@ class ClipWriter:
             self.avi.write(b"\0")
         avi.index_entry(self._ent, self.movi, n)
         self.idx.write(self._ent)
-        struct.pack_into("<i", self._t, 0, t_ms)
-        self.tim.write(self._t)
-        self.times_hash.update(self._t)
+        self._time(t_ms)
         self.movi += 8 + avi.padded(n)
         if n > self.max_chunk:
             self.max_chunk = n
         self.frames += 1
+
+    def _time(self, t_ms):
+        struct.pack_into("<i", self._t, 0, t_ms)
+        self.tim.write(self._t)
+        self.times_hash.update(self._t)
 
     def note(self, d):
         """Append one JSON line to NAME.INF (start facts, then markers)."""
@@ -89,8 +125,17 @@ class ClipWriter:
         cut loses at most what came after the last sync."""
         # The index (.IDX) is not needed to recover (recover.py rebuilds it
         # from the AVI), so it is not synced: fewer card writes per second.
-        for sf in (self.avi, self.tim):
-            sf.flush()
+        bf = self.backfill
+        if not self.avi.flush() and bf is not None:
+            self.avi.f.flush()  # pre-roll blocks were written around the stager
+        self.tim.flush()
+        if bf is not None and self._noted != (bf.a, bf.b):
+            # Only now that the blocks and the region's last sector are on
+            # the card (the flushes above) may recovery trust them.
+            self._noted = (bf.a, bf.b)
+            self.note({"pre": [bf.a, bf.b]})
+            if not bf.active:
+                self.backfill = None
         self.inf.flush()
 
     def close_steps(self, us_per_frame):
@@ -99,6 +144,15 @@ class ClipWriter:
         self.idx.flush()
         self.idx.f.close()
         self.avi.write(struct.pack("<4sI", b"idx1", 16 * self.frames))
+        if self.pre_sizes:  # the pre-roll's entries were never in NAME.IDX
+            off = 4
+            ent = self._ent
+            for i, n in enumerate(self.pre_sizes):
+                avi.index_entry(ent, off, n)
+                self.avi.write(ent)
+                off += 8 + avi.padded(n)
+                if i & 63 == 63:
+                    yield
         # Copy through the index's own buffer: self.stage still holds the
         # AVI's unflushed tail.
         buf = self.idx.buf
@@ -138,6 +192,11 @@ class ClipWriter:
                 pass
 
 
+def placeholder_header(width, height):
+    """The AVI header a clip starts with: counts zero until it is closed."""
+    return avi.header(width, height, 0, 0, 0, 0)
+
+
 def hash_steps(path, buf, out):
     """Generator: SHA-256 of a file, one buffer per step; sets out["sha256"]
     (hex) and out["size"] when done."""
@@ -156,14 +215,15 @@ def hash_steps(path, buf, out):
     out["size"] = size
 
 
-def write_sidecar(base, meta, stage):
+def write_sidecar(base, meta, stage, times=None):
     """BASE.JSON: meta plus "frame_ms", the per-frame times streamed from
-    BASE.TIM (an hour of frames never sits in RAM as a list), written
-    atomically (temp file, then rename) so a half-written sidecar never looks
-    done. BASE.TIM is removed after."""
+    `times` (BASE.TIM by default; an hour of frames never sits in RAM as a
+    list), written atomically (temp file, then rename) so a half-written
+    sidecar never looks done. The times file is removed after."""
+    times = times or base + ".TIM"
     head = json.dumps(meta)
     tmp = base + ".JS_"
-    with open(tmp, "w") as out, open(base + ".TIM", "rb") as tf:
+    with open(tmp, "w") as out, open(times, "rb") as tf:
         out.write(head[:-1])
         out.write(', "frame_ms": [' if len(head) > 2 else '"frame_ms": [')
         sep = ""
@@ -180,7 +240,7 @@ def write_sidecar(base, meta, stage):
         out.write("]}")
     _remove(base + ".JSON")
     os.rename(tmp, base + ".JSON")
-    _remove(base + ".TIM")
+    _remove(times)
 
 
 def _hex(b):

@@ -43,7 +43,7 @@ from binascii import crc32
 
 import dockwire as W
 from dockio import StdioLink
-from recorder import STATE_NAMES
+from recstate import STATE_NAMES
 from ring import _ticks_diff
 from version import VERSION
 

@@ -19,11 +19,13 @@ def attach(hal, board, settings, key_path=KEY_FILE, state_path=STATE_FILE):
     """Set hal.audit and hal.seal and log the boot. Returns (audit, sealer);
     audit is None when the log can't be opened."""
     problems = []
+    hal.stop_cause = stop_for(reset_cause(hal))
     try:
         device, key = load_key(key_path)
     except (OSError, ValueError) as e:
         device, key = None, None
         problems.append("device key %s unusable, clips are not signed: %s" % (key_path, e))
+    hal.key_problem = problems[0] if problems else None  # (a key never provisioned is not one)
     try:
         log = AuditLog(hal.clips_dir + "/" + LOG_NAME, key, hal.ticks_ms, hal.clock.utc)
     except OSError as e:
@@ -37,15 +39,17 @@ def attach(hal, board, settings, key_path=KEY_FILE, state_path=STATE_FILE):
     boot = {"firmware": VERSION, "board": board.get("id"), "settings": settings,
             "device": device, "key_id": sealer.key_id,
             "clock_set": hal.clock.unix_ms() is not None, "chain": sealer.chain_state()}
-    cause = _reset_cause()
+    cause = reset_cause(hal)
     if cause is not None:
         boot["reset_cause"] = cause
     if log.interrupted:
         boot["interrupted"] = log.interrupted
     log.record("boot", boot)
     if log.interrupted:
-        # The last session ended while recording: the power went.
-        log.record("record_stop", {"reason": "power_loss", "clip": log.interrupted, "found_at": "boot"})
+        # The last session ended while recording: what the reset cause
+        # says ended it (a brownout reads as a power-on reset).
+        reason, why = hal.stop_cause
+        log.record("record_stop", {"reason": reason, "cause": why, "clip": log.interrupted, "found_at": "boot"})
     if key is None and not problems:
         problems.append("no device key (%s): clips are not signed; provision one with bodycam deploy" % key_path)
     for p in problems:
@@ -117,7 +121,34 @@ class DropWatch:
         self.last = now
 
 
-def _reset_cause():
+# machine.reset_cause() on the ESP32 (ports/esp32/modmachine.c v1.27.0,
+# mp_machine_reset_cause): ESP_RST_POWERON and ESP_RST_BROWNOUT both give
+# PWRON_RESET (1); ESP_RST_SW, ESP_RST_PANIC and ESP_RST_EXT give HARD_RESET
+# (2); the three watchdogs WDT_RESET (3), which a brownout can also give
+# (espressif/esp-idf #10834); DEEPSLEEP_RESET (4); a soft reset SOFT_RESET
+# (5); anything else 0. The EN pin (the reset button, the programmer's RTS)
+# is a chip power-on reset: PWRON_RESET too. So the honest words for what
+# ended a recording are these, not "power loss" every time.
+STOPS = {
+    1: ("power_loss", "power loss or brownout"),
+    2: ("reset", "reset or crash"),
+    3: ("watchdog", "watchdog reset: the firmware hung, or a brownout"),
+    4: ("power_loss", "deep sleep"),
+    5: ("reset", "soft reset"),
+}
+UNKNOWN_STOP = ("power_loss", "power loss, brownout, reset or crash: the chip did not say which")
+
+
+def stop_for(cause):
+    """(stop reason, in words) for a recording a reset of this cause ended."""
+    return STOPS.get(cause, UNKNOWN_STOP)
+
+
+def reset_cause(hal):
+    """machine.reset_cause() where the HAL or the port has one, else None."""
+    f = getattr(hal, "reset_cause", None)
+    if f is not None:
+        return f()
     try:
         import machine
         return machine.reset_cause()

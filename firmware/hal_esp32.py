@@ -1,12 +1,17 @@
-# HAL for a real ESP32 board: camera (cnadler86 Camera API, lemariva's
-# camera.init/capture as a fallback), pins, clock, storage and LEDs, all
-# configured from the board profile. Only imported on an ESP32.
+# HAL for a real ESP32 board: camera (cnadler86's Camera API), pins, clock,
+# storage and LEDs, all configured from the board profile. Only imported on
+# an ESP32 running MicroPython >= 1.23 (the `vfs` module, extmod/modvfs.c);
+# lemariva's older camera driver builds only up to 1.22 (it uses STATIC,
+# removed in 1.23), so it can never run beside this and is not supported
+# (docs/flashing.md lists the images that work; `bodycam deploy` checks).
 import time
 
 import machine
 import vfs
 
 import clock
+import sdmount
+from camslot import CameraSlot
 
 
 class Esp32Hal:
@@ -22,19 +27,37 @@ class Esp32Hal:
         if "power_hold" in board:  # keeps a battery board powered
             machine.Pin(board["power_hold"], machine.Pin.OUT, value=1)
         self.clock = clock.Clock(time.ticks_ms, _rtc_seconds, _rtc_set)
-        self.camera = open_camera(board, settings)
-        # A card problem never stops the boot: storage says why, clips_dir
-        # stays an unmounted path, so every write there fails with OSError
-        # (which the recorder and audit log already report) and the camera
-        # keeps buffering.
-        self.storage = mount_storage(board)
+        # A camera that fails to start never stops the boot: it is tried
+        # again, and says why meanwhile (camslot.py).
+        t0 = time.ticks_ms()
+        self.camera = CameraSlot(lambda: open_camera(board, settings), time.ticks_ms, time.ticks_diff)
+        t1 = time.ticks_ms()
+        # A card problem never stops the boot either: storage says why,
+        # clips_dir stays an unmounted path, so every write there fails with
+        # OSError (which the recorder and audit log already report) and the
+        # camera keeps buffering.
+        self.storage = mount_storage(board, self.button_pin)
         self.clips_dir = self.storage["path"] or "/sd/clips"
+        self.boot_ms = {"camera": time.ticks_diff(t1, t0), "storage": time.ticks_diff(time.ticks_ms(), t1)}
+
+    def reset_cause(self):
+        return machine.reset_cause()
 
     def ticks_ms(self):
         return time.ticks_ms()
 
-    def sleep_ms(self, ms):
-        time.sleep_ms(ms)
+    def sleep_ms(self, ms, wake=None):
+        """Sleep ms; with wake, sooner once wake() is true (checked every
+        10 ms: pin IRQ handlers run during time.sleep_ms, soft as they are)."""
+        if wake is None:
+            time.sleep_ms(ms)
+            return
+        end = time.ticks_add(time.ticks_ms(), ms)
+        while not wake():
+            left = time.ticks_diff(end, time.ticks_ms())
+            if left <= 0:
+                return
+            time.sleep_ms(left if left < 10 else 10)
 
     def led(self, name, on):
         if name in self.leds:
@@ -53,51 +76,27 @@ def _rtc_set(unix_ms):
     machine.RTC().datetime((y, mo, d, wd, h, mi, s, (unix_ms % 1000) * 1000))
 
 
-class _LemarivaCamera:
-    # lemariva's driver returns a new bytes object per frame (it allocates);
-    # kept only as a fallback for older firmware images.
-    def __init__(self, cam):
-        self.cam = cam
-
-    def capture(self):
-        # A failed capture returns False there (lemariva src/modcamera.c,
-        # camera_capture); the loop counts None as a failed capture.
-        f = self.cam.capture()
-        return f if f else None
-
-
 def open_camera(board, settings):
+    """cnadler86's Camera (v0.6.0), or what its constructor raises
+    (camslot.py says what each means)."""
     c = board["camera"]
-    try:
-        from camera import Camera, FrameSize, GrabMode, PixelFormat
-    except ImportError:
-        Camera = None
-    if Camera is not None:
-        return Camera(
-            data_pins=c["data"], vsync_pin=c["vsync"], href_pin=c["href"],
-            sda_pin=c["siod"], scl_pin=c["sioc"], pclk_pin=c["pclk"],
-            xclk_pin=c["xclk"], xclk_freq=20000000,
-            powerdown_pin=c["pwdn"], reset_pin=c["reset"],
-            pixel_format=PixelFormat.JPEG,
-            frame_size=getattr(FrameSize, settings["framesize"]),
-            jpeg_quality=settings["jpeg_quality"],
-            fb_count=settings["fb_count"], grab_mode=GrabMode.LATEST)
-    import camera  # lemariva/micropython-camera-driver
-    d = c["data"]
-    # Its quality runs 10 (best) to 63; map ours (higher is better).
-    q = 63 - (settings["jpeg_quality"] - 10) * 53 // 90
-    camera.init(0, d0=d[0], d1=d[1], d2=d[2], d3=d[3], d4=d[4], d5=d[5], d6=d[6], d7=d[7],
-                vsync=c["vsync"], href=c["href"], pclk=c["pclk"], xclk=c["xclk"],
-                siod=c["siod"], sioc=c["sioc"], pwdn=c["pwdn"], reset=c["reset"],
-                format=camera.JPEG, framesize=getattr(camera, "FRAME_" + settings["framesize"]),
-                quality=q, fb_location=camera.PSRAM)
-    return _LemarivaCamera(camera)
+    from camera import Camera, FrameSize, GrabMode, PixelFormat
+    return Camera(
+        data_pins=c["data"], vsync_pin=c["vsync"], href_pin=c["href"],
+        sda_pin=c["siod"], scl_pin=c["sioc"], pclk_pin=c["pclk"],
+        xclk_pin=c["xclk"], xclk_freq=20000000,
+        powerdown_pin=c["pwdn"], reset_pin=c["reset"],
+        pixel_format=PixelFormat.JPEG,
+        frame_size=getattr(FrameSize, settings["framesize"]),
+        jpeg_quality=settings["jpeg_quality"],
+        fb_count=settings["fb_count"], grab_mode=GrabMode.LATEST)
 
 
-def mount_storage(board):
+def mount_storage(board, button_pin=None):
     """Mount the board's clip storage; returns sdmount's status dict (ok,
-    path, and on failure reason/error/advice). Never raises for a card."""
-    import sdmount
+    path, and on failure reason/error/advice). Never raises for a card.
+    Where the button shares the card's DAT3 line (the AI-Thinker's GPIO13)
+    the card is started only once the button is released (sdmount.py)."""
     st = board["storage"]
     if st["kind"] == "flash":
         _makedirs("/clips")
@@ -120,7 +119,12 @@ def mount_storage(board):
 
         def make():
             return machine.SDCard(slot=st["slot"], width=w, sck=p["clk"], cmd=p["cmd"], data=data)
-    status = sdmount.mount_sd(make, vfs.mount)
+    held = None
+    if button_pin is not None and sdmount.dat3_pin(board) == board["button"]["pin"]:
+        pressed = 0 if board["button"]["active_low"] else 1
+        held = sdmount.wait_released(lambda: button_pin.value() == pressed, time.ticks_ms, time.ticks_diff,
+                                     time.sleep_ms)
+    status = sdmount.mount_sd(make, vfs.mount, held=held)
     if status["ok"]:
         _makedirs(status["path"])
     return status

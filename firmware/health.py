@@ -3,10 +3,16 @@
 # "health" field), the audit log when there is one, and the status LED's
 # error pattern. Nothing here may stop the capture loop.
 
-# Status LED when clips cannot be stored: two short blinks every 2 s
-# (steady on = recording, off = buffering normally).
+# Status LED: steady on = recording, off = buffering normally; a problem
+# blinks short flashes every 2 s: 2 = no clip storage, 3 = no camera,
+# 4 = another boot problem (firmware, config, board profile: `bodycam info`
+# says which).
 BLINK_PERIOD_MS = 2000
-BLINKS = ((0, 250), (500, 750))  # on-intervals within the period
+BLINK_ON_MS = 250
+BLINK_GAP_MS = 250
+STORAGE_BLINKS = 2
+CAMERA_BLINKS = 3
+OTHER_BLINKS = 4
 KEEP_ENTRIES = 4  # newest RAM-log entries kept for `bodycam info`
 
 
@@ -50,15 +56,27 @@ def storage_ok(hal):
     return st is None or st["ok"]
 
 
-def status_led(hal, recording, now):
+def blinks(app):
+    """How many flashes the status LED gives every 2 s (0: no problem)."""
+    hal = app.hal
+    if not storage_ok(hal):
+        return STORAGE_BLINKS
+    if not getattr(hal.camera, "ok", True):
+        return CAMERA_BLINKS
+    for p in getattr(app, "problems", ()):  # (every tick: no list made)
+        if p["part"] != "camera":
+            return OTHER_BLINKS
+    return 0
+
+
+def status_led(app, recording, now):
     """The status LED's state this tick."""
-    if storage_ok(hal):
+    n = blinks(app)
+    if not n:
         return recording
     t = now % BLINK_PERIOD_MS
-    for a, b in BLINKS:
-        if a <= t < b:
-            return True
-    return False
+    k = t // (BLINK_ON_MS + BLINK_GAP_MS)
+    return k < n and t % (BLINK_ON_MS + BLINK_GAP_MS) < BLINK_ON_MS
 
 
 def report(app):
@@ -66,10 +84,15 @@ def report(app):
     hal = app.hal
     st = getattr(hal, "storage", None) or {"ok": True, "kind": "unknown", "path": hal.clips_dir}
     import bringup
-    out = {"storage": st, "memory": app.memory, "system": bringup.system(app)}
-    stuck = [n for n, frames in getattr(app, "recovered", ()) if frames is None]
-    if stuck:
-        out["unrecovered"] = stuck  # cut clips a full card left as they were
+    out = {"storage": st, "memory": app.memory, "system": bringup.system(app),
+           "camera": getattr(hal.camera, "status", None), "problems": getattr(app, "problems", [])}
+    rec = getattr(app, "recovery", None)
+    if rec is not None:
+        stuck = [n for n, frames in rec.done if frames is None]
+        if stuck:
+            out["unrecovered"] = stuck  # cut clips a full card left as they were
+        if rec.owed:
+            out["recovering"] = list(rec.owed)  # being rebuilt in the background now
     log = getattr(app, "ram_log", None)
     if log is not None:
         out["unrecorded"] = {"presses": log.presses, "errors": log.errors, "recent": log.entries}

@@ -11,20 +11,27 @@ import os
 
 import button
 import recover
-from clip import ClipWriter, _hex
+from backfill import Backfill
+from clip import ClipWriter, _hex, placeholder_header
 from ring import _ticks_diff
 
-BUFFERING = 0
-RECORDING = 1
-FINALIZING = 2
-STATE_NAMES = ("buffering", "recording", "finalizing")
+from recstate import BUFFERING, FINALIZING, RECORDING, STATE_NAMES  # noqa: F401 (also the recorder's names)
 
 CLIP_FORMAT = "bodycam-clip/1"
 SYNC_MS = 1000  # a power cut loses at most this much of a recording
-# At the press the pre-roll (~1.5 MB for 30 s of VGA) goes to the card
-# back to back, synced every PREROLL_SYNC_BYTES and as soon as it is all
-# written, not on the next 1 s tick: a cut during it keeps the oldest part.
-PREROLL_SYNC_BYTES = 131072
+# At the press the pre-roll (~1.5 MB for 30 s of VGA, ~8 s of a typical
+# card's time) goes to the card newest frame first, with live frames
+# appended as they come (backfill.py): a power cut in those seconds keeps
+# the moments nearest the press. Meanwhile the clip is synced every
+# BACKFILL_SYNC_BYTES or BACKFILL_SYNC_MS, whichever comes first, and once
+# the pre-roll is all written.
+BACKFILL_FIRST_SYNC_BYTES = 16384
+BACKFILL_SYNC_BYTES = 49152
+BACKFILL_SYNC_MS = 400
+# The ring frees only its oldest frames: when less than this many seconds
+# of frames would still fit, the pre-roll's next block comes from its
+# oldest end, so live frames never find the ring full.
+RING_ROOM_S = 3
 # Frame bytes per writer step: at most one staging flush (a blocking card
 # write), so the capture loop gets the CPU back within a frame interval.
 # 8 sectors, about 20 ms on a typical card written a sector at a time from
@@ -40,6 +47,10 @@ PRESS_HEAP_BYTES = 327680
 # ...but never collect unless that frees at least this much: the heap left
 # beside the ring (settings.HEAP_RESERVE) may be smaller than the above.
 GC_MIN_GAIN = 65536
+# While recording, collect at the writer's turn once less than this is free
+# (checked once a second): a recording allocates a few KB a second, so no
+# allocation ever runs out of heap and forces a collection elsewhere.
+GC_LOW_BYTES = 98304
 
 
 class Recorder:
@@ -59,9 +70,20 @@ class Recorder:
         self.interval_ms = 1000 // fps if fps else 0
         self._gc_t = None
         self._gc_free = None
+        self.collections = 0  # collections the loop chose the moment of
         self._cap_t = None
         self.late_total = 0  # camera frames the loop was too late to capture, ever
+        self.preroll_durable_ms = None
         self.stage = bytearray(stage_bytes)
+        # The pre-roll's blocks are put together in the staging buffer's
+        # second half: the live stager writes STEP_BYTES at a time from its
+        # first (ClipWriter's block), and nothing else uses it while a clip
+        # records (closing, hashing and recovery come after the pre-roll is
+        # written). No second buffer: a board short of memory boots as before.
+        if len(self.stage) >= 2 * STEP_BYTES:
+            self.backfill = Backfill(memoryview(self.stage)[STEP_BYTES:2 * STEP_BYTES])
+        else:
+            self.backfill = Backfill(bytearray(STEP_BYTES))
         self.state = BUFFERING
         self.clip = None
         self.clips_done = []
@@ -108,51 +130,79 @@ class Recorder:
             first = _first_at_or_after(ring, t)
         if first < self._after:
             first = self._after  # never repeat frames of the previous clip
+        # The pre-roll: frames first..last, captured before the press.
+        last = first - 1
+        while last < ring.newest_seq() and _ticks_diff(ring.time_of(last + 1), t) < 0:
+            last += 1
         self._counter += 1
         name = "BC%06d" % self._counter
         self.press_t = t
         self.first_seq = first
         self.start_utc = self.utc(t) if self.utc else None
+        bf = self.backfill
+        sizes = bf.plan(ring, first, last, placeholder_header(self.width, self.height))
         self.start_info = self._start_meta(name)
+        inf = self.start_info
+        pre = None
+        self.t_first = self.t_last = None
+        if sizes:
+            times = []
+            seq = first
+            while seq <= last:
+                if not ring.thinned(seq):
+                    times.append(_ticks_diff(ring.time_of(seq), t))
+                seq += 1
+            # Where each pre-roll frame goes in the file, for recovery
+            # (recover.py): known before any of them is written.
+            inf = dict(inf, preroll_layout={"bytes": bf.end - 224, "sizes": sizes})
+            pre = (bf, sizes, times)
+            self.t_first = t + times[0]
+            self.t_last = t + times[-1]
         try:
-            self.clip = ClipWriter(self.dir, name, self.width, self.height, self.stage, self.start_info,
-                                   STEP_BYTES if STEP_BYTES <= len(self.stage) else None)
+            self.clip = ClipWriter(self.dir, name, self.width, self.height, self.stage, inf,
+                                   STEP_BYTES if STEP_BYTES <= len(self.stage) else None, pre)
         except OSError as e:
             self.last_error = "cannot create clip %s in %s: %s" % (name, self.dir, e)
             self._log("error", {"what": self.last_error})
             self._counter -= 1
+            bf.active = False
             return False
-        ring.hold(first)
-        self.next = first
-        self.preroll_frames = 0
+        self.next = last + 1  # the next live frame to append
+        self.preroll_frames = len(sizes)
         self.markers = []
         self.stop_info = None
         self.stop_seq = -1
         self.drops0 = (ring.dropped_full, ring.dropped_bad, ring.dropped_large)
         self._synced_t = t
+        self._sync_at = self._now(t)
         # The writer's account: bytes not yet on the card, the pre-roll's
-        # size and when it was all there (ms after the press), frames the
-        # camera made that the loop was too late to capture.
+        # size and when it was all there (ms after the press), how much of
+        # it was on the card at each sync before that, frames the camera
+        # made that the loop was too late to capture.
         self._part = 0  # bytes of frame self.next already written
         self._unsynced = 0
         self.preroll_durable_ms = None
+        self.preroll_covered = []  # [ms after the press, ms before it covered without a gap]
         self.late0 = self.late_total
-        pre = back = 0
+        # Newest first only where the ring can keep every frame until it is
+        # written: a thinned ring's levels each free their own oldest frames.
+        self._front_only = ring.levels > 1
+        held = 0
         seq = first
         while seq <= ring.newest_seq():
-            if ring.thinned(seq):  # dropped by pre-roll thinning: nothing to write
-                seq += 1
-                continue
-            n = len(ring.frame(seq))
-            back += n
-            if _ticks_diff(ring.time_of(seq), t) < 0:
-                pre += n
+            if not ring.thinned(seq):
+                held += ring.length(seq)
             seq += 1
-        self._seen = seq - 1
-        self.backlog = self.backlog_peak = back
-        self.preroll_bytes = pre
+        self._held = held  # bytes of the frames the ring keeps for this clip
+        self._hold = first
+        self.backlog = self.backlog_peak = held
+        self._seen = ring.newest_seq()
+        self.preroll_bytes = sum(sizes)
+        ring.hold(first)
         self.state = RECORDING
         self._log("record_start", {"t": t, "clip": name, "first_seq": first})
+        if not sizes:
+            self._sync_preroll()  # no pre-roll: nothing to wait for
         return True
 
     def stop(self, now, reason, press_t=None):
@@ -180,73 +230,171 @@ class Recorder:
     def _work(self, max_frames):
         ring = self.ring
         clip = self.clip
-        last = ring.newest_seq() if self.state == RECORDING else self.stop_seq
         while self._seen < ring.newest_seq():  # frames captured since: backlog
             self._seen += 1
             if not ring.thinned(self._seen):
-                self.backlog += len(ring.frame(self._seen))
+                n = ring.length(self._seen)
+                self.backlog += n
+                self._held += n
         if self.backlog > self.backlog_peak:
             self.backlog_peak = self.backlog
-        if self.preroll_durable_ms is None and self._unsynced >= PREROLL_SYNC_BYTES:
-            self._sync()  # a step of its own: a sync and a block together overran the tick
-            return 1
+        if self.preroll_durable_ms is None:
+            if not clip.preroll_done():
+                if self._backfill_sync_due():
+                    self._sync()  # a step of its own: a sync and a block together overran the tick
+                    self._note_cover()
+                    return 1
+            else:
+                self._sync_preroll()  # the whole pre-roll is written: make it safe now
+                return 1
+        last = ring.newest_seq() if self.state == RECORDING else self.stop_seq
         budget = max_frames * STEP_BYTES
         done = 0
-        while budget > 0 and self.next <= last:
-            seq = self.next
-            if ring.thinned(seq):  # pre-roll thinning dropped it (ring.py): not a lost frame
-                self.next = seq + 1
+        while budget > 0:
+            live = self.next <= last
+            pre = not clip.preroll_done()
+            front = pre and (self._front_only or self._ring_short())
+            if live and pre and not front and not self._part:
+                # Nearest the press first, the pre-roll weighted double: the
+                # next live frame goes once the pre-roll on the card reaches
+                # twice as far back from the press as that frame is after
+                # it (what a cut costs: the seconds of each side either side
+                # of the press, docs/evidence.md). The card writes seconds
+                # of pre-roll per second, so live frames still go within
+                # about a second of their capture.
+                live = 2 * _ticks_diff(ring.time_of(self.next), self.press_t) <= self._depth()
+            if live:
+                k = self._append(budget)
+                if k < 0:
+                    continue  # (a thinned frame: nothing to write)
+                budget -= k
+                done += 1
+                if self._part:
+                    break
                 continue
-            t = ring.time_of(seq)
-            rel = _ticks_diff(t, self.press_t)
-            if self._part == 0:
-                if rel >= 0 and self.preroll_durable_ms is None:
-                    # the whole pre-roll is written: make it safe now
-                    self._sync_preroll()
-                    return done + 1
-                if rel < 0:
-                    self.preroll_frames += 1
-                if clip.frames == 0:
-                    self.t_first = t
-                clip.begin_frame(len(ring.frame(seq)))
-            frame = ring.frame(seq)
-            n = len(frame)
-            k = n - self._part
-            if k > budget:
-                k = budget
-            clip.write_data(frame[self._part:self._part + k])
-            self._part += k
-            budget -= k
+            if not pre:
+                break
+            k = clip.preroll_step(front)
+            if not k:
+                continue  # (nothing was left to write)
             self._unsynced += k
             self.backlog -= k
-            if self._part < n:
-                done += 1  # part of a frame: progress all the same
-                break
-            clip.end_frame(n, rel)
-            self._part = 0
-            self.t_last = t
-            self.next = seq + 1
-            ring.hold(self.next)  # frame written: it may now be evicted
+            budget -= k
             done += 1
-        if self.preroll_durable_ms is not None and done and self.clip.frames and _ticks_diff(self.t_last, self._synced_t) >= SYNC_MS:
+            self._release_front()
+            break  # one block of the pre-roll per step: a card write each
+        if self.preroll_durable_ms is not None and done and clip.frames and \
+                _ticks_diff(self.t_last, self._synced_t) >= SYNC_MS:
             self._sync()
             self._synced_t = self.t_last
-        if self.state == FINALIZING and self.next > self.stop_seq:
+        if self.state == FINALIZING and self.next > self.stop_seq and clip.preroll_done():
             if self.preroll_durable_ms is None:
-                self._sync_preroll()  # stopped before any live frame
+                self._sync_preroll()  # stopped before the pre-roll was all on the card
             self._finish_step()
             done += 1
         return done
 
+    def _append(self, budget):
+        # Write (part of) the next live frame; returns the bytes written, or
+        # -1 for a frame pre-roll thinning dropped (ring.py): not a lost frame.
+        ring = self.ring
+        clip = self.clip
+        seq = self.next
+        if ring.thinned(seq):
+            self.next = seq + 1
+            return -1
+        frame = ring.frame(seq)
+        n = len(frame)
+        if self._part == 0:
+            clip.begin_frame(n)
+        k = n - self._part
+        if k > budget:
+            k = budget
+        clip.write_data(frame[self._part:self._part + k])
+        self._part += k
+        self._unsynced += k
+        self.backlog -= k
+        if self._part < n:
+            return k
+        t = ring.time_of(seq)
+        clip.end_frame(n, _ticks_diff(t, self.press_t))
+        self._part = 0
+        self.t_last = t
+        if self.t_first is None:
+            self.t_first = t
+        self.next = seq + 1
+        if clip.preroll_done():
+            self._set_hold(self.next)  # frame written: it may now be evicted
+        return k
+
+    def _set_hold(self, seq):
+        ring = self.ring
+        s = self._hold
+        while s < seq:
+            if not ring.thinned(s) and s <= ring.newest_seq():
+                self._held -= ring.length(s)
+            s += 1
+        self._hold = seq
+        ring.hold(seq)
+
+    def _release_front(self):
+        bf = self.backfill
+        self._set_hold(bf.hold_seq() if bf.active else self.next)
+
+    def _ring_short(self):
+        """Too little room left in the ring for the live frames to come:
+        write the pre-roll's oldest block, the only one that frees room."""
+        fps = (self.info.get("settings") or {}).get("fps") or 0
+        frames = self.preroll_frames or 1
+        want = RING_ROOM_S * fps * self.preroll_bytes // frames
+        return self.ring.size - self._held < want + 2 * self.clip.max_chunk
+
+    def _depth(self):
+        """How far back from the press (ms) the pre-roll written from its
+        newest end reaches without a gap (written, not yet synced)."""
+        bf = self.backfill
+        seq = bf.oldest_kept_back()
+        if seq > bf.last:
+            return 0
+        return -_ticks_diff(self.ring.time_of(seq), self.press_t)
+
+    def _now(self, fallback):
+        return self.ticks() if self.ticks else fallback
+
+    def _backfill_sync_due(self):
+        if not self._unsynced:
+            return False
+        # the first sync soon: the seconds nearest the press are safe then
+        want = BACKFILL_SYNC_BYTES if self.preroll_covered else BACKFILL_FIRST_SYNC_BYTES
+        return self._unsynced >= want or \
+            _ticks_diff(self._now(self._sync_at), self._sync_at) >= BACKFILL_SYNC_MS
+
+    def _note_cover(self):
+        # How far back from the press the pre-roll is on the card without a
+        # gap now (the newest part is written first): the sidecar's writer
+        # account says when each stretch was safe.
+        if self.t_first is None or not self.preroll_frames:
+            return
+        if self.backfill.done():
+            cover = -_ticks_diff(self.t_first, self.press_t)
+        else:
+            cover = self._depth()
+        c = self.preroll_covered
+        if cover and (not c or c[-1][1] != cover):
+            c.append([_ticks_diff(self._now(self.press_t), self.press_t), cover])
+
     def _sync(self):
         self.clip.sync()
         self._unsynced = 0
+        self._sync_at = self._now(self._sync_at)
 
     def _sync_preroll(self):
         self._sync()
-        now = self.ticks() if self.ticks else self.t_last if self.clip.frames else self.press_t
-        self._synced_t = self.t_last if self.clip.frames else self.press_t
+        now = self._now(self.press_t if self.t_last is None else self.t_last)
+        self._synced_t = self.press_t if self.t_last is None else self.t_last
         self.preroll_durable_ms = _ticks_diff(now, self.press_t)
+        self._note_cover()
+        self._set_hold(self.next)
         self.clip.note({"preroll_durable_ms": self.preroll_durable_ms, "preroll_bytes": self.preroll_bytes})
         self._log("preroll_durable", {"clip": self.clip.name, "ms": self.preroll_durable_ms,
                                       "bytes": self.preroll_bytes, "frames": self.preroll_frames})
@@ -275,19 +423,28 @@ class Recorder:
                                               "frames": missed})
 
     def idle(self, now):
-        """Called by the loop while buffering: collect garbage now, when a
-        collection costs nothing but idle time, if little memory is free."""
-        if self.state != BUFFERING:
-            return
+        """Called by the loop right after a capture, before the writer's
+        turn: collect garbage now, when a collection costs idle time (or
+        the writer's, while recording), not at whatever allocation would
+        otherwise force one (hundreds of ms on an ESP32 with the ring in
+        PSRAM, in the middle of a capture or a card write). Returns True if
+        it collected."""
         if self._gc_t is not None and _ticks_diff(now, self._gc_t) < 1000:
-            return
+            return False
         self._gc_t = now
-        want = PRESS_HEAP_BYTES
-        if self._gc_free is not None and want > self._gc_free - GC_MIN_GAIN:
-            want = self._gc_free - GC_MIN_GAIN
+        if self.state == BUFFERING:
+            # Room for a press: the pre-roll's writing must not need one.
+            want = PRESS_HEAP_BYTES
+            if self._gc_free is not None and want > self._gc_free - GC_MIN_GAIN:
+                want = self._gc_free - GC_MIN_GAIN
+        else:
+            want = GC_LOW_BYTES
         if gc.mem_free() < want:
             gc.collect()
+            self.collections += 1
             self._gc_free = gc.mem_free()  # what a collection leaves free
+            return True
+        return False
 
     def _finish_step(self):
         if self._closing is None:
@@ -398,7 +555,7 @@ class Recorder:
         m["dropped"] = {"ring_full": ring.dropped_full - d0[0], "bad_frame": ring.dropped_bad - d0[1],
                         "too_large": ring.dropped_large - d0[2], "late_capture": self.late_total - self.late0}
         m["writer"] = {"preroll_bytes": self.preroll_bytes, "preroll_durable_ms": self.preroll_durable_ms,
-                       "backlog_peak_bytes": self.backlog_peak}
+                       "preroll_covered": self.preroll_covered, "backlog_peak_bytes": self.backlog_peak}
         m["avi_bytes"] = c.size
         m["avi_sha256"] = c.sha256
         # frame_ms is streamed into the sidecar after sealing; this hash

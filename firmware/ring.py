@@ -209,6 +209,15 @@ class FrameRing:
         o = self.off[s]
         return self.mv[o:o + self.ln[s]]
 
+    def piece(self, seq, start, n):
+        """A view of n bytes of a stored frame from start on."""
+        o = self.off[self._slot(seq)] + start
+        return self.mv[o:o + n]
+
+    def length(self, seq):
+        """Bytes of a stored frame (no memoryview made: nothing allocated)."""
+        return self.ln[self._slot(seq)]
+
     def time_of(self, seq):
         """Capture time of a stored or thinned frame."""
         if not self.lo <= seq < self.next_seq:

@@ -26,7 +26,22 @@ class StagedFile:
         self.mv = memoryview(buf)
         self.cap = block
         self.fill = 0
-        self.written = 0  # bytes accepted so far (file position after flush)
+        self.written = 0  # file position once everything accepted so far is flushed
+        self.flushed = 0  # `written` at the last flush(): nothing new, nothing to sync
+
+    def start_at(self, pos, fill=0):
+        """Go on at file offset pos (a sector boundary), with the first fill
+        bytes of that sector already put in the buffer by the caller (the
+        end of a region written around this file: backfill.py)."""
+        self.f.seek(pos)
+        self.fill = fill
+        self.written = pos + fill
+        self.flushed = pos
+
+    def pos(self):
+        """Where the next block goes in the file: the caller seeks back
+        here after writing elsewhere in it."""
+        return self.written - self.fill
 
     def write(self, data):
         n = len(data)
@@ -46,16 +61,21 @@ class StagedFile:
 
     def _flush(self):
         if self.fill:
-            _write_all(self.f, self.mv[:self.fill])
+            write_all(self.f, self.mv[:self.fill])
             self.fill = 0
 
     def flush(self):
+        """Everything accepted so far to the card, and synced. False (and
+        no card write) when nothing came since the last flush."""
+        if self.written == self.flushed:
+            return False
+        self.flushed = self.written
         fill = self.fill
         part = fill % SECTOR
         if part:
             # the part-filled sector goes to the card now (durable on sync),
             # and stays here to be rewritten whole from its start
-            _write_all(self.f, self.mv[:fill])
+            write_all(self.f, self.mv[:fill])
             whole = fill - part
             if whole:
                 self.mv[:part] = self.mv[whole:fill]
@@ -64,9 +84,10 @@ class StagedFile:
         else:
             self._flush()
         self.f.flush()
+        return True
 
 
-def _write_all(f, mv):
+def write_all(f, mv):
     # A write to a full card may be short; anything short is an error here.
     n = f.write(mv)
     if n is not None and n != len(mv):

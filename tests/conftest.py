@@ -90,3 +90,22 @@ def qvga_dir(tmp_path_factory):
     for i in range(6):
         (d / ("%03d.jpg" % i)).write_bytes(make_jpeg(i, size=(320, 240), busy=i * 20))
     return d
+
+
+@pytest.fixture(scope="session")
+def report_fleet(tmp_path_factory):
+    """A small fleet for `bodycam report` (tests/fleet.py): 10 cameras over
+    8 days recorded by the firmware on the MicroPython unix port; camera 2's
+    last dock leaves a clip on the camera. Its roster puts cameras 0-5 in
+    Team A and 6-9 in Team B (fewer than 5 officers: suppressed in --public)."""
+    import fleet
+    root = tmp_path_factory.mktemp("fleet")
+    f = fleet.make_fleet(root, cameras=10, days=8, seed=5, per_day=2, median_s=45, leave_on_camera=True)
+    rows = open(f.roster).read().splitlines()
+    out = [rows[0]]
+    for line in rows[1:]:
+        dev, officer, team, a, b = line.split(",")
+        out.append(",".join((dev, officer, "Team A" if int(dev[-2:], 16) < 6 else "Team B", a, b)))
+    with open(f.roster, "w") as fh:
+        fh.write("\n".join(out) + "\n")
+    return f

@@ -62,7 +62,9 @@ def test_a_heap_smaller_than_the_profile_boots_with_the_preroll_it_can_hold(run_
 
 
 def test_just_enough_heap_still_boots_and_reports_the_shortfall(run_mpy, jpeg_dir):
-    out = boot(run_mpy, jpeg_dir, 480 * KIB)
+    # (480 KiB before the pre-roll's evidence-order writer and in-place
+    # recovery added about 8 KiB of bytecode on this 64-bit port)
+    out = boot(run_mpy, jpeg_dir, 490 * KIB)
     assert out["m"]["shortfall"] and out["m"]["preroll_s_achievable"] < 30
     assert out["frames"] > 0
 

@@ -41,6 +41,12 @@ def test_demo_records_copies_and_checks_a_clip(tmp_path, capsys, keyring):
     ring = keys.load_keyring(str(keyring))
     dev = ring["devices"][keys.demo_device_id("ai-thinker-esp32-cam")]
     assert dev["label"] == keys.DEMO_LABEL and len(dev["keys"]) == 1
+    # ...and the demo's last line points at the supervisor's review, which works on its folder.
+    assert text.rstrip().splitlines()[-1] == ("Review it as a supervisor would (one page, every camera in the "
+                                              "folder): bodycam report %s" % out)
+    assert main(["report", str(out), "--out", str(tmp_path / "review")]) == 0
+    page = (tmp_path / "review" / "report.html").read_text()
+    assert "all 1 camera trail(s) VERIFIED" in page and "BC000001" in page
 
     # A second run never overwrites the first clip (copied from the SD
     # image this time: the serial path is covered above).

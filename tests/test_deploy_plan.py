@@ -105,3 +105,22 @@ def test_no_board_gets_the_virtual_boards_modules(tmp_path):
     side = sorted(n for n in os.listdir(board_side_dir()) if n.endswith(".py"))
     assert {"vboard.py", "hal_virtual.py", "vboard_boot.py"} <= set(side)
     assert not set(side) & set(files)
+
+
+@pytest.mark.parametrize("info,words", [
+    ({"platform": "esp32", "version": [1, 22, 2], "camera": "lemariva"}, "MicroPython 1.22.2: bodycam needs 1.23"),
+    ({"platform": "esp32", "version": [1, 21, 0], "camera": None}, "needs 1.23 or newer"),
+    ({"platform": "esp32", "version": [1, 27, 0], "camera": None}, "has no camera module"),
+    ({"platform": "esp32", "version": [1, 24, 1], "camera": "lemariva"}, "lemariva's camera driver (unsupported"),
+    ({"platform": "rp2", "version": [1, 27, 0], "camera": None}, "runs on ESP32 boards"),
+])
+def test_an_image_bodycam_cannot_run_is_refused_before_anything_is_sent(info, words):
+    with pytest.raises(DeployError) as e:
+        deploying.check_image(dict(info, mpy=6, free=1))
+    assert words in str(e.value) and "bodycam flash" in str(e.value)
+
+
+def test_the_images_bodycam_runs_on_pass():
+    deploying.check_image({"platform": "esp32", "version": [1, 27, 0], "camera": "cnadler86"})
+    deploying.check_image({"platform": "esp32", "version": [1, 23, 0], "camera": "cnadler86"})
+    deploying.check_image({"platform": "linux", "version": [1, 29, 0], "camera": None})  # the virtual board

@@ -38,7 +38,7 @@ clip.ClipWriter.write_sidecar = cut
 # The recovery at the next boot is itself cut before its sidecar.
 CUT_RECOVERY = """
 import recover
-def cut(base, meta, stage):
+def cut(base, meta, stage, times=None):
     raise SystemExit
 recover.write_sidecar = cut
 """

@@ -85,3 +85,34 @@ def add_deploy_arguments(p):
 def settings_from_args(args):
     s = shared("settings")
     return {k: getattr(args, k, None) for k in s.DEFAULTS}
+
+
+def add_key_arguments(p):
+    """--key FILE | --no-key: which keys check the signatures (verify, report)."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--key", metavar="FILE",
+                   help="key file: a keyring, a device key.json, or 64 hex digits (default: the keyring)")
+    g.add_argument("--no-key", action="store_true",
+                   help="check hashes and chains only; signatures are not checked (and the verdict says so)")
+
+
+def load_keys(args):
+    """The verify.KeySet that --key / --no-key ask for (default: the keyring)."""
+    import json
+    from bodycam.evidence import keys, verify
+    if args.no_key:
+        return verify.KeySet(checking=False)
+    if args.key:
+        by_id = keys.load_key_file(args.key)
+        devices = ()
+        try:
+            with open(args.key) as f:
+                d = json.load(f)
+            if isinstance(d, dict) and isinstance(d.get("devices"), dict):
+                devices = d["devices"].keys()
+            elif isinstance(d, dict) and d.get("device"):
+                devices = [d["device"]]
+        except ValueError:
+            pass  # a bare hex key names no device
+        return verify.KeySet(by_id, devices)
+    return verify.KeySet.from_keyring(keys.load_keyring(keys.keyring_path()))

@@ -174,8 +174,9 @@ def analyse(sidecar, avi, preroll_s=None, fps=None, max_gap_ms=None, max_delay_m
             rep["missing_frames_est"] = sum(max(0, int(round(x / nominal)) - 1) for _, x in gaps)
             rep["jitter_vs_nominal_ms"] = round(max(abs(x - nominal) for x in iv), 3)
         if max_gap_ms is not None and big > max_gap_ms:
-            problems.append("gap: no frame for %d ms from %+.2f s to %+.2f s (limit %d ms)"
-                            % (big, fr[at] / 1000.0, fr[at + 1] / 1000.0, max_gap_ms))
+            problems.append("gap: no frame for %d ms from %+.2f s to %+.2f s (limit %d ms)%s"
+                            % (big, fr[at] / 1000.0, fr[at + 1] / 1000.0, max_gap_ms,
+                               _lost_gap_note(sidecar, fr[at], fr[at + 1])))
     win = min_frames_in_window(fr, 1000)
     rep["fps_min_1s"] = win[0] if win else None
     rep["fps_min_1s_at_ms"] = win[1] if win else None
@@ -255,23 +256,87 @@ def judge_stretches(rep, sidecar, fm, fps):
 # --- losses the device reported (power cuts, drops) ------------------------
 
 POWER_CUT_PREROLL = "pre-roll lost to a power cut before it reached the card"
+# What ended a recording the firmware did not stop itself (firmware/
+# evidence.py STOPS, from the chip's reset cause: a brownout reads as a
+# power-on reset, a crash as a hard reset).
+CUT_REASONS = {"power_loss": "a power cut", "reset": "a reset or crash", "watchdog": "a watchdog reset"}
+
+
+def _cut_by(sidecar):
+    """In words, what cut a recovered clip off ("a power cut", ...), or None."""
+    if not sidecar.get("recovered"):
+        return None
+    return CUT_REASONS.get((sidecar.get("stop") or {}).get("reason"))
+
+
+def _preroll_lost_text(sidecar):
+    by = _cut_by(sidecar)
+    return POWER_CUT_PREROLL if by == "a power cut" else "pre-roll lost to %s before it reached the card" % by
 
 
 def _no_frames_reason(sidecar):
     # A clip rebuilt after a power cut with no frames: the press (and what
     # the clip was) reached the card, the pre-roll did not.
-    if sidecar.get("recovered") and (sidecar.get("stop") or {}).get("reason") == "power_loss":
-        return "%s: the press was recorded, then the power went before any frame was on the card" \
-            % POWER_CUT_PREROLL
+    if _cut_by(sidecar):
+        return "%s: the press was recorded, then %s came before any frame was on the card" % (
+            _preroll_lost_text(sidecar), _cut_by(sidecar))
     return "the clip has no frames"
 
 
 def _preroll_cut_note(sidecar, pre):
     # A recovered clip whose pre-roll is short: the part missing is the part
-    # the power cut caught in RAM (the pre-roll is written oldest first).
-    if sidecar.get("recovered") and (sidecar.get("stop") or {}).get("reason") == "power_loss":
-        return " (the rest: %s)" % POWER_CUT_PREROLL
+    # the power cut caught in RAM (the pre-roll is written newest first, so
+    # what is missing is its oldest part, or a stretch in its middle).
+    if _cut_by(sidecar):
+        return " (the rest: %s)" % _preroll_lost_text(sidecar)
     return ""
+
+
+def _lost_gap_note(sidecar, a, b):
+    # A gap between two kept frames that the recovery's record of pre-roll
+    # frames lost to the cut (preroll_lost, recover.py) fills exactly.
+    lost = sidecar.get("preroll_lost") if sidecar.get("recovered") else None
+    if lost and a < lost["from_ms"] and lost["to_ms"] < b:
+        return ": %d frames from %+.2f s to %+.2f s, %s" % (
+            lost["frames"], lost["from_ms"] / 1000.0, lost["to_ms"] / 1000.0, _preroll_lost_text(sidecar))
+    return ""
+
+
+def press_window(fm, interval_ms):
+    """[-ms, +ms]: how far back from the press and forward from it a clip's
+    frame times (ms from the press) reach without a gap (no two frames more
+    than 1.5 intervals apart, counting the press itself): the moments
+    nearest the press that a power cut left in a clip."""
+    gap = interval_ms * 3 // 2
+    pre = [t for t in fm if t < 0]
+    live = [t for t in fm if t >= 0]
+    back = 0
+    if pre and -pre[-1] <= gap:
+        back = -pre[-1]
+        for x, y in zip(reversed(pre[:-1]), reversed(pre[1:])):
+            if y - x > gap:
+                break
+            back = -x
+    ahead = 0
+    if live and live[0] <= gap:
+        ahead = live[0]
+        for x, y in zip(live, live[1:]):
+            if y - x > gap:
+                break
+            ahead = y
+    return [-back, ahead]
+
+
+def press_promise(truth_fm, kept_fm, cut_ms):
+    """What bodycam promises of a power cut cut_ms after a press (docs/
+    evidence.md): every live frame up to cut_ms - 1000 and every frame of
+    the last min(30 s, 2 x cut_ms) before the press is kept. truth_fm: the
+    frame times of the clip as it would have been without the cut; kept_fm:
+    what the recovered clip holds. Returns the frame times missing (empty:
+    the promise held)."""
+    kept = set(kept_fm)
+    back = min(30000, 2 * cut_ms)
+    return [t for t in truth_fm if (-back <= t < 0 or 0 <= t <= cut_ms - 1000) and t not in kept]
 
 
 def min_frames_in_window(fm, window_ms):
@@ -415,7 +480,8 @@ def describe(rep):
         lines.append("  markers:          " + ", ".join("%+.2f s" % (m["ms"] / 1000.0) for m in rep["markers"]))
     st = rep.get("stop")
     if st:
-        lines.append("  stopped by:       %s at %+.2f s" % (st.get("reason"), st.get("ms", 0) / 1000.0))
+        lines.append("  stopped by:       %s%s at %+.2f s" % (
+            st.get("reason"), " (%s)" % st["cause"] if st.get("cause") else "", st.get("ms", 0) / 1000.0))
     ag = rep.get("avi_agreement") or {}
     if ag:
         s = "AVI %d frames, sidecar %d, header %s, index %s" % (

@@ -21,13 +21,15 @@ class EvKit(Kit):
     with the device key at key_path (none: unsigned)."""
 
     def __init__(self, board_path, frames_dir, overrides=None, clips_dir="sd/clips",
-                 key_path="key.json", state_path="evidence.json", t0=1000):
+                 key_path="key.json", state_path="evidence.json", t0=1000, background=False):
         self.board = boardcfg.load(board_path)
         self.settings = settings.validate(overrides or {})
         self.hal = VirtualHal(self.board, self.settings, frames=load_frames(frames_dir), clips_dir=clips_dir)
         self.hal.ticks.t = t0
         self.audit, self.sealer = evidence.attach(self.hal, self.board, self.settings, key_path, state_path)
         self.app = app.App(self.hal, self.board, self.settings)
+        if not background:
+            self.app.recovery.run_all()  # what a cut left, rebuilt before the test goes on
         evidence.watch(self.app)
         self.rec = self.app.recorder
         self.ring = self.app.ring

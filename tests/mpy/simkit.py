@@ -9,7 +9,8 @@ from hal_virtual import VirtualHal, load_frames
 
 
 class Kit:
-    def __init__(self, board_path, frames_dir, overrides=None, clips_dir="sd/clips", max_writes=None, audit=None):
+    def __init__(self, board_path, frames_dir, overrides=None, clips_dir="sd/clips", max_writes=None, audit=None,
+                 background=False):
         self.board = boardcfg.load(board_path)
         self.settings = settings.validate(overrides or {})
         self.hal = VirtualHal(self.board, self.settings, frames=load_frames(frames_dir), clips_dir=clips_dir)
@@ -17,6 +18,8 @@ class Kit:
         if audit is not None:
             self.hal.audit = audit
         self.app = app.App(self.hal, self.board, self.settings, max_writes_per_tick=max_writes)
+        if not background:
+            self.app.recovery.run_all()  # what a cut left, rebuilt before the test goes on
         self.rec = self.app.recorder
         self.ring = self.app.ring
         self.pin = self.hal.button_pin

@@ -98,6 +98,9 @@ def _record(args, state_dir, key_note, s, say, t_start):
     if not args.from_sd:  # only a pull brings the audit log that verify checks too
         say("Verify it (hashes, signatures, chain, audit log): bodycam verify %s" % out_dir)
     say("Inspect its timing: bodycam check %s" % avi)
+    if not args.from_sd:
+        say("Review it as a supervisor would (one page, every camera in the folder): bodycam report %s"
+            % args.out)
     return 0 if ok else 1
 
 

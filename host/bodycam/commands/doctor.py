@@ -88,9 +88,18 @@ def check(c, args, press, say):
     cam = "%s: %.1f fps measured over %.1f s of board time (%s wanted), %d capture errors" % (
         sysinfo.get("sensor") or "camera", fps, dt / 1000.0, "%.0f" % want if want else "?",
         info2.get("capture_errors", 0))
-    out.append(ok("camera", cam, fps=round(fps, 2)) if want and fps >= 0.8 * want else
-               fail("camera", cam, "check the camera ribbon cable and the board profile's camera pins",
-                    fps=round(fps, 2)))
+    status = h.get("camera") or {}
+    if status.get("ok") is False:
+        cam = "the camera did not start: %s (%s, %d tries so far)" % (status.get("reason"), status.get("error"),
+                                                                     status.get("tries", 0))
+        out.append(fail("camera", cam, status.get("advice"), fps=round(fps, 2), camera=status))
+    else:
+        out.append(ok("camera", cam, fps=round(fps, 2)) if want and fps >= 0.8 * want else
+                   fail("camera", cam, "check the camera ribbon cable and the board profile's camera pins",
+                        fps=round(fps, 2)))
+    for p in h.get("problems") or []:
+        if p.get("part") not in ("camera", "storage"):  # (their own checks say it)
+            out.append(fail("boot", "%s: %s" % (p.get("part"), p.get("error")), p.get("advice"), problem=p))
     out.append(sd_check(c, info2, h, args, say))
     clock = info2.get("clock") or {}
     out.append(ok("clock", "set: %s" % clock.get("utc")) if clock.get("set") else

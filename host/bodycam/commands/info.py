@@ -59,6 +59,18 @@ def health_rows(h):
     st = h.get("storage") or {}
     if st.get("ok") is False:
         rows.append(("PROBLEM", "no clip storage: %s (%s). %s" % (st.get("reason"), st.get("error"), st.get("advice"))))
+    cam = h.get("camera") or {}
+    if cam.get("ok") is False:
+        rows.append(("PROBLEM", "no camera: %s (%s, %d tries so far). %s" % (
+            cam.get("reason"), cam.get("error"), cam.get("tries", 0), cam.get("advice"))))
+    elif cam.get("ok") and cam.get("tries", 1) > 1:
+        rows.append(("camera", "%s, started at try %d" % (cam.get("sensor") or "started", cam["tries"])))
+    for p in h.get("problems") or []:
+        if p.get("part") != "camera":  # (the camera's own row above says how it is now)
+            rows.append(("PROBLEM", "%s: %s. %s" % (p.get("part"), p.get("error"), p.get("advice"))))
+    if h.get("recovering"):
+        rows.append(("recovery", "rebuilding %s in the background (cut by a power loss, reset or crash); "
+                     "pull them once it is done" % ", ".join(h["recovering"])))
     un = h.get("unrecorded")
     if un and un.get("presses"):
         rows.append(("PROBLEM", "%d button press(es) not recorded (no storage)" % un["presses"]))

@@ -42,6 +42,12 @@ def add_card_heap_arguments(p):
                         "board's own FatFs: FAT16 at the default 256 MiB), exfat (a card as 64 GB+ cards ship, which MicroPython cannot mount), unreadable "
                         "(reads fail), none (empty slot). The board boots and buffers either way and says why it "
                         "cannot record (default: %(default)s)")
+    p.add_argument("--camera", choices=("ok", "missing", "fails-init"), default="ok",
+                   help="what is on the camera connector at power-on: ok, missing (no sensor answers: a loose "
+                        "ribbon; Camera() raises OSError(95, 'ESP_ERR_NOT_SUPPORTED') as cnadler86's does) or "
+                        "fails-init (a sensor that sends no frame: the constructor's 4 s wait, then its "
+                        "'Failed to capture initial frame' OSError). The board boots without it, says so and "
+                        "tries again; the console's `camera ok` reseats the cable (default: %(default)s)")
     p.add_argument("--heap", type=_heap_arg, metavar="BYTES",
                    help="bytes of memory for MicroPython beside the camera buffers, instead of what the board "
                         "profile implies (e.g. 1500000 or 1.5M): act out a board with less free memory")
@@ -85,7 +91,8 @@ def run(args):
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: stop.set())
     with VirtualBoard(board=args.board, state_dir=state, baud=args.baud, speed=args.speed,
-                      port=args.port, log=event, sd=args.sd, heap_bytes=args.heap, card=args.card, cpu=args.cpu) as vb:
+                      port=args.port, log=event, sd=args.sd, heap_bytes=args.heap, card=args.card, cpu=args.cpu,
+                      camera=args.camera) as vb:
         out(vb.port_url)
         out("virtual %s running: state in %s, board time %gx real time, %s card, %s CPU. "
             "Type help for commands, Ctrl-C to stop." % (vb.profile["name"], state, args.speed, args.card, args.cpu))

@@ -1,6 +1,7 @@
 """bodycam verify: is a folder of clips exactly what the device recorded?"""
 import json
 
+from bodycam.cliargs import add_key_arguments, load_keys
 from bodycam.evidence import keys, verify
 
 NAME = "verify"
@@ -16,31 +17,8 @@ DESCRIPTION = (
 def add_arguments(p):
     p.add_argument("dir", metavar="DIR", help="folder with the clips (BC*.AVI, BC*.JSON) and AUDIT.LOG, "
                                               "or s3://BUCKET/PREFIX[/DEVICE] in the evidence store")
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--key", metavar="FILE",
-                   help="key file: a keyring, a device key.json, or 64 hex digits (default: the keyring)")
-    g.add_argument("--no-key", action="store_true",
-                   help="check hashes and chains only; signatures are not checked (and the verdict says so)")
+    add_key_arguments(p)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-
-
-def load_keys(args):
-    if args.no_key:
-        return verify.KeySet(checking=False)
-    if args.key:
-        by_id = keys.load_key_file(args.key)
-        devices = ()
-        try:
-            with open(args.key) as f:
-                d = json.load(f)
-            if isinstance(d, dict) and isinstance(d.get("devices"), dict):
-                devices = d["devices"].keys()
-            elif isinstance(d, dict) and d.get("device"):
-                devices = [d["device"]]
-        except ValueError:
-            pass  # a bare hex key names no device
-        return verify.KeySet(by_id, devices)
-    return verify.KeySet.from_keyring(keys.load_keyring(keys.keyring_path()))
 
 
 def run(args):

@@ -83,6 +83,33 @@ def device_mpy_version(mpy):
     return mpy & 0xFF, (mpy >> 8) & 3
 
 
+# What bodycam runs on (docs/flashing.md): MicroPython 1.23 or newer (the
+# firmware needs its `vfs` module, extmod/modvfs.c, new in 1.23) with
+# cnadler86's camera module. lemariva's older driver builds only up to 1.22
+# (it uses the STATIC macro 1.23 removed), so no image has both.
+MIN_MICROPYTHON = (1, 23, 0)
+
+
+def check_image(info):
+    """Refuse, before anything is uploaded, an image bodycam cannot run;
+    info: Device.probe()'s answer. The unix port (a virtual board) passes."""
+    platform, version, cam = info.get("platform"), tuple(info.get("version") or ()), info.get("camera")
+    if platform == "linux":
+        return
+    flash = "flash a camera image first: bodycam flash --port PORT (docs/flashing.md lists the images that work)"
+    if platform not in ("esp32",):
+        raise DeployError("this board runs MicroPython on %r: bodycam runs on ESP32 boards (%s)" % (platform, flash))
+    have = ".".join(str(x) for x in version)
+    if version < MIN_MICROPYTHON:
+        raise DeployError("this board runs MicroPython %s: bodycam needs 1.23 or newer with cnadler86's camera "
+                          "module; %s" % (have, flash))
+    if cam != "cnadler86":
+        what = {None: "no camera module", "lemariva": "lemariva's camera driver (unsupported: it needs "
+                "MicroPython 1.22 or older)"}.get(cam, "a camera module bodycam does not know")
+        raise DeployError("this board's MicroPython %s has %s; bodycam needs cnadler86's micropython-camera-API: %s"
+                          % (have, what, flash))
+
+
 def firmware_files(compile_for, workdir):
     """{device path: bytes} for firmware/*.py: compiled to .mpy when
     compile_for is the device's (version, sub-version), else the sources.
@@ -228,6 +255,7 @@ def deploy(port, board_id=None, settings=None, source=False, baud=115200, reboot
     with Device(port, baud) as dev, tempfile.TemporaryDirectory() as work:
         dev.enter(soft_reset=True)
         info = dev.probe()
+        check_image(info)
         current = _read_config(dev)
         board_id = board_id or (current or {}).get("board") or DEFAULT_BOARD
         board, chosen, plan = choose_settings(board_id, given, current)

@@ -124,8 +124,10 @@ class Device:
         version, free memory."""
         return self.run_json(
             "import sys, gc, json\ngc.collect()\n"
+            "try:\n import camera\n cam = 'cnadler86' if hasattr(camera, 'Camera') else "
+            "('lemariva' if hasattr(camera, 'init') else 'other')\nexcept ImportError:\n cam = None\n"
             "print(json.dumps({'mpy': getattr(sys.implementation, '_mpy', 0), 'platform': sys.platform, "
-            "'version': list(sys.implementation.version[:3]), 'free': gc.mem_free()}))")
+            "'version': list(sys.implementation.version[:3]), 'free': gc.mem_free(), 'camera': cam}))")
 
     def hashes(self, paths, dirs=("",)):
         """{path: sha256 hex or None} for files, and the listing of dirs."""

@@ -29,6 +29,17 @@ def device_folders(url):
     return [("%s/%s" % (url.rstrip("/"), d), st, d) for d in devices]
 
 
+def _download(st, device, tmp):
+    # STORE.LOG is the store's record, not the camera's: verify_dir would take it for a stray file
+    return st.download_dir(device, os.path.join(tmp, device or "_"), skip=(STORE_LOG_NAME,))
+
+
+def fetch_for_verify(url, dest):
+    """Copy what the store holds under url into dest, as `bodycam verify`
+    reads it: [(label, folder)], one per device (bodycam report uses it)."""
+    return [(label, _download(st, device, dest)) for label, st, device in device_folders(url)]
+
+
 def held_lines(status, problems):
     out = []
     for stem in sorted(status):
@@ -54,7 +65,7 @@ def verify_url(url, keyset, as_json=False, out=print):
     reports = []
     with tempfile.TemporaryDirectory(prefix="bodycam-verify-") as tmp:
         for label, st, device in device_folders(url):
-            folder = st.download_dir(device, os.path.join(tmp, device or "_"), skip=(STORE_LOG_NAME,))
+            folder = _download(st, device, tmp)
             rep = verify.verify_dir(folder, keyset)
             rep.dir = label
             held, problems = ({}, []) if device is None else Holds(st, device).status(c.stem for c in rep.clips)

@@ -436,9 +436,16 @@ def _check_chain(rep):
                 c.fail("does not follow %s in the chain: its prev_manifest_sha256 is not %s's manifest hash "
                        "(a clip was replaced or the order changed)" % (prev.stem, prev.stem))
             if _clip_no(c.stem) < _clip_no(prev.stem):
-                rep.findings.append(Finding("chain", "%s (seq %d) comes after %s (seq %d) but has a lower "
-                                            "number: clips were reordered or renamed"
-                                            % (c.stem, c.seq, prev.stem, prev.seq)))
+                if c.meta.get("recovered"):
+                    # rebuilt in the background after a cut (firmware/recover.py
+                    # Recovery) while a newer clip was recorded and sealed first
+                    rep.findings.append(Finding("chain", "%s (seq %d) was rebuilt after a cut and sealed "
+                                                "after %s (seq %d), recorded meanwhile"
+                                                % (c.stem, c.seq, prev.stem, prev.seq), "note"))
+                else:
+                    rep.findings.append(Finding("chain", "%s (seq %d) comes after %s (seq %d) but has a lower "
+                                                "number: clips were reordered or renamed"
+                                                % (c.stem, c.seq, prev.stem, prev.seq)))
         prev = c
 
 
@@ -580,9 +587,9 @@ def _cross_check(rep):
     recovered = {(e.get("d") or {}).get("clip") for e in a.of_kind("clip_recovered")}
     for e in a.of_kind("record_stop"):
         d = e.get("d") or {}
-        if d.get("reason") == "power_loss":
-            rep.notes.append("recording %s was cut off by a power loss (found at boot %s); %s"
-                             % (d.get("clip"), e.get("utc") or "(UTC unknown)",
+        if d.get("found_at") == "boot" or d.get("reason") == "power_loss":
+            rep.notes.append("recording %s was cut off by %s (found at boot %s); %s"
+                             % (d.get("clip"), d.get("cause") or "a power loss", e.get("utc") or "(UTC unknown)",
                                 "it was rebuilt from its whole frames and sealed" if d.get("clip") in recovered
                                 else "no clip was rebuilt from it"))
 

@@ -27,13 +27,15 @@ import time
 
 from bodycam.device import upy
 from bodycam.boards import DEFAULT_BOARD, load_board
-from bodycam.resources import board_side_dir, firmware_dir, shared
+from bodycam.resources import board_side_dir, shared
+from bodycam.sim.cardjournal import CardJournal
 from bodycam.sim.clock import BoardClock
 from bodycam.sim.control import Control
 from bodycam.sim.costs import DEFAULT_CARD, FLASH, card_profile
 from bodycam.sim.cpu import DEFAULT_CPU, bookkeeping, check_cpu, cpu_scale
 from bodycam.sim.errors import SimError
 from bodycam.sim.portserver import PortServer
+from bodycam.sim.rom import compiled_rom
 from bodycam.sim.sensor import Sensor
 from bodycam.sim.sockets import UnixServer
 from bodycam.sim.storage import VFS_OFFSET, StateDir
@@ -47,6 +49,7 @@ from bodycam.sim.uart import BoardUart, speed_code
 EN_RC_S = 0.1
 MAX_SPEED = 1000
 MIN_HEAP = 256 * 1024  # below this the firmware itself does not load
+CAMERA_STATES = ("ok", "missing", "fails-init")
 
 ROM_BANNERS = {
     "esp32": (b"ets Jul 29 2019 12:21:46\r\n\r\nrst:%s,boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n",
@@ -61,7 +64,8 @@ DOWNLOAD_BANNER = (b"ets Jul 29 2019 12:21:46\r\n\r\nrst:0x1 (POWERON_RESET),boo
 class VirtualBoard:
     def __init__(self, board=DEFAULT_BOARD, state_dir=None, baud=115200, speed=1, settings=None,
                  host="127.0.0.1", port=0, sd_bytes=None, rx_buffer=260, log=None,
-                 sd="fat32", heap_bytes=None, card=DEFAULT_CARD, cpu=DEFAULT_CPU):
+                 sd="fat32", heap_bytes=None, card=DEFAULT_CARD, cpu=DEFAULT_CPU, card_journal=False,
+                 camera="ok"):
         try:
             self.profile = load_board(board)
         except ValueError as e:
@@ -85,6 +89,11 @@ class VirtualBoard:
         if heap_bytes is not None and (not isinstance(heap_bytes, int) or heap_bytes < MIN_HEAP):
             raise SimError("heap_bytes must be a whole number of bytes >= %d, not %r" % (MIN_HEAP, heap_bytes))
         self.heap_override = heap_bytes
+        if camera not in CAMERA_STATES:
+            raise SimError("camera must be one of %s, not %r" % (", ".join(CAMERA_STATES), camera))
+        self.camera = camera  # what is on the camera connector (set_camera() changes it)
+        self.sd_spi_mode = False  # the card saw DAT3 low at CMD0: SPI mode until its power is cut
+        self._reset_cause = 1
         if settings is not None:
             try:
                 shared("settings").validate(settings)
@@ -120,8 +129,13 @@ class VirtualBoard:
         self.boots = 0
         self.loader = None
         self.last_validation = None
+        self.card_journal = None
         try:
             self.store.ensure(settings)
+            if card_journal:
+                # Every SD write from now on, with its board time
+                # (cardjournal.py): the card as a cut at any moment leaves it.
+                self.card_journal = CardJournal.start(self.store.card_path(), state_dir)
             self.clock = BoardClock(speed)
             # A short path: AF_UNIX socket paths are limited to ~100 bytes.
             self._sock_dir = tempfile.mkdtemp(prefix="bcvb-", dir="/tmp" if os.path.isdir("/tmp") else None)
@@ -129,7 +143,8 @@ class VirtualBoard:
             os.mkdir(self._run_dir)
             # The firmware as the chip's ROM: relative paths keep the host's
             # folders out of the board's tracebacks ("rom/main.py").
-            os.symlink(firmware_dir(), os.path.join(self._run_dir, "rom"))
+            self._rom = compiled_rom()  # the firmware as a deployed board holds it: .mpy
+            os.symlink(self._rom, os.path.join(self._run_dir, "rom"))
             # The chip's own modules (the virtual board's HAL), as a port's
             # built-in modules are: on the path, never on its flash.
             os.symlink(board_side_dir(), os.path.join(self._run_dir, "chip"))
@@ -176,7 +191,19 @@ class VirtualBoard:
             self._halt()
             self.state = "off"
             self._rtc = None
+            self.sd_spi_mode = False  # the card loses power too: SD mode again at the next CMD0
             self.log("power cut")
+
+    def set_camera(self, state):
+        """What is on the camera connector now: "ok", "missing" (no sensor
+        answers: a loose or unplugged ribbon) or "fails-init" (a sensor
+        that answers but sends no frame). The firmware's next try to start
+        the camera meets it: a reseated cable works without a reset."""
+        if state not in CAMERA_STATES:
+            raise SimError("camera must be one of %s, not %r" % (", ".join(CAMERA_STATES), state))
+        self.camera = state
+        self.log("camera %s" % state)
+        self.control.send({"op": "camera", "state": state})
 
     def unplug(self):
         """The USB cable is pulled. The ESP32-CAM-MB powers the board from it,
@@ -300,6 +327,10 @@ class VirtualBoard:
         """Run the firmware: ROM banner, the flashed app's check, then
         MicroPython. mode "raw": soft reset from the raw REPL (no main.py)."""
         chip = self.profile["chip"]
+        # machine.reset_cause() for this boot (ports/esp32/modmachine.c):
+        # power on and EN are PWRON_RESET, machine.reset() and a panic
+        # HARD_RESET, a soft reboot SOFT_RESET
+        self._reset_cause = {"power": 1, "sw": 2, "panic": 2}.get(cause, 5)
         if cause:
             banner, causes = ROM_BANNERS.get(chip, ROM_BANNERS["esp32"])
             self.uart.say(banner % causes[cause])
@@ -393,7 +424,10 @@ class VirtualBoard:
             "flash": self.store.flash_path, "vfs_offset": VFS_OFFSET,
             "vfs_size": self.store.flash_bytes - VFS_OFFSET,
             "sd": self.store.card_path(), "sd_kind": self.store.sd_kind,
-            "rom": firmware_dir(), "chip": board_side_dir(), "board": b["id"],
+            "sd_journal": self.card_journal.path if self.card_journal else None,
+            "dat3_pin": shared("sdmount").dat3_pin(b), "sd_spi_mode": self.sd_spi_mode,
+            "camera": self.camera, "reset_cause": self._reset_cause,
+            "rom": self._rom, "chip": board_side_dir(), "board": b["id"],
             # costs (None: free): the SD card, the SPI flash chip (free with
             # the "host" card too), board us per host CPU us
             "card": self.card_cost, "flash_cost": FLASH if self.card_cost else None,
@@ -423,6 +457,9 @@ class VirtualBoard:
             self.costs = m  # what the board has been charged so far (vboard_costs.Report)
         elif op == "reset":
             threading.Thread(target=self._soft_cpu_reset, daemon=True).start()
+        elif op == "sd_spi_mode":
+            self.sd_spi_mode = True
+            self.log("SD card saw DAT3 low at CMD0: in SPI mode until its power is cut")
         elif op == "tap":  # `bodycam doctor`'s button check: pressed for you
             self.log("button tapped for the firmware (doctor)")
             threading.Thread(target=self.tap, daemon=True).start()

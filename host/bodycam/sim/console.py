@@ -12,6 +12,7 @@ HELP = """commands:
   on             power on again
   unplug         pull the USB cable: the board dies and the serial port goes away
   plug           plug it back in: the port returns, the board boots
+  camera STATE   the camera connector now: ok (reseated), missing (ribbon out) or fails-init
   status         state, board time, LEDs, serial line
   clips          complete clips on the SD card image
   help           this text
@@ -62,6 +63,11 @@ def run_command(vb, line, out):
         elif cmd in ("plug", "plug-in"):
             vb.plug_in()
             out("USB plugged in")
+        elif cmd == "camera":
+            if len(args) != 1:
+                raise ValueError("camera needs one of ok, missing, fails-init")
+            vb.set_camera(args[0])
+            out("camera %s" % args[0])
         elif cmd == "status":
             out(status(vb))
         elif cmd == "clips":
@@ -69,7 +75,7 @@ def run_command(vb, line, out):
             out("\n".join(clips) if clips else "no clips yet")
         else:
             out("unknown command %r; type help" % cmd)
-    except (ValueError, OSError) as e:
+    except (ValueError, OSError) as e:  # (SimError is a ValueError)
         out("error: %s" % e)
     return True
 
@@ -92,7 +98,7 @@ def status(vb):
         "state %s, board time %.3f s (speed %gx), button %s" % (
             vb.state, vb.board_ms() / 1000.0, vb.speed, "down" if vb.button_down else "up"),
         "LEDs: %s" % (leds or "none"),
-        "camera: %d frames captured since boot" % vb.sensor.frames,
+        "camera: %s, %d frames captured since boot" % (vb.camera, vb.sensor.frames),
         "serial %s: %s; board %d baud, host %d baud; %d bytes to host, %d to board, %d dropped (RX buffer full)"
         % (vb.port_url, "client %s:%d" % client if client else "no client", st["board_baud"], st["host_baud"],
            st["to_host"], st["to_board"], st["rx_dropped"]),

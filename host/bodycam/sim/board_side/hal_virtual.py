@@ -164,7 +164,7 @@ class VirtualHal:
     def ticks_ms(self):
         return self.ticks()
 
-    def sleep_ms(self, ms):
+    def sleep_ms(self, ms, wake=None):
         if isinstance(self.ticks, SyntheticTicks):
             self.ticks.t += ms
 

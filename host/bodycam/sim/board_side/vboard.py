@@ -21,6 +21,8 @@ import time
 import vfs
 
 import clock
+import sdmount
+from camslot import CameraSlot
 from hal_virtual import VirtualPin, _makedirs, signed_frame_buffer
 from vboard_bdev import CardImage, Costs, FlashPartition, NoCard, UnreadableCard
 
@@ -75,6 +77,11 @@ class Link:
         self._poll = select.poll()
         self._poll.register(self.ctl, select.POLLIN)
         self.leds = {}
+        # What is plugged into the camera connector ("ok", "missing": no
+        # sensor on the bus, "fails-init": a sensor that sends no frame);
+        # the simulator tells of a reseated cable with a "camera" message.
+        self.camera_state = info.get("camera", "ok")
+        self.reset_cause = info.get("reset_cause")
 
     # --- clock -------------------------------------------------------------
     def board_us(self):
@@ -92,16 +99,17 @@ class Link:
         self.service(now)
         return now & 0x3FFFFFFF
 
-    def sleep_ms(self, ms):
-        self.sleep_until_us(self.board_us() + ms * 1000)
+    def sleep_ms(self, ms, wake=None):
+        self.sleep_until_us(self.board_us() + ms * 1000, wake)
 
-    def sleep_until_us(self, end):
-        """Sleep until board time `end` (us), serving the simulator."""
+    def sleep_until_us(self, end, wake=None):
+        """Sleep until board time `end` (us), serving the simulator; sooner
+        if wake() turns true (a pin's IRQ handler ran meanwhile)."""
         while True:
             now = self.board_us()
             self.service(now // 1000)
             left = end - now
-            if left <= 0:
+            if left <= 0 or (wake is not None and wake()):
                 return
             if self.edges:
                 left = min(left, max(0, self.edges[0][0] * 1000 - now))
@@ -148,7 +156,9 @@ class Link:
                 self.send({"op": "pin_done", "id": mid})
 
     def _message(self, m, now_ms):
-        if m["op"] == "pin":
+        if m["op"] == "camera":
+            self.camera_state = m["state"]
+        elif m["op"] == "pin":
             # Edge times count from "at", the board time the simulator sent
             # them (so an edge can fall inside a blocking call, during which
             # this message waits unread), else from now.
@@ -222,6 +232,7 @@ class SensorCamera:
     sensor_name = "OV2640"  # cnadler86's Camera.sensor_name (the virtual sensor stands in for one)
 
     def __init__(self, link, framesize, fps, quality):
+        self._probe(link)
         w, h = FRAMESIZES[framesize]
         self.link = link
         self.fb = signed_frame_buffer(w * h // 5)
@@ -235,6 +246,32 @@ class SensorCamera:
         reply = self.sock.readline()
         if not reply.startswith(b"OK"):
             raise OSError("camera init failed: " + reply.decode().strip())
+
+    @staticmethod
+    def _probe(link):
+        # What cnadler86's Camera(...) does with what is on the connector
+        # (src/modcamera_api.c mp_camera_make_new v0.6.0, esp32-camera
+        # driver/esp_camera.c camera_probe, v2.1.x): a blocking C call.
+        state = link.camera_state
+        if state == "ok":
+            return
+        link.c_call_begin()
+        try:
+            if state == "missing":
+                # 30 ms of power-down/reset delays, then every known sensor
+                # address probed on SCCB and NACKed (~1 ms each): ~40 ms.
+                link.sleep_ms(40)
+                _idf_log("Detected camera not supported.", "camera")
+                _idf_log("Camera probe failed with error 0x106(ESP_ERR_NOT_SUPPORTED)", "camera")
+                raise OSError(95, "ESP_ERR_NOT_SUPPORTED")  # through check_esp_err (mphalport.c)
+            # A sensor that answers and is set up (~320 ms: esp32-camera
+            # #339's log), then no frame before esp_camera_fb_get's 4 s
+            # timeout (FB_GET_TIMEOUT): the constructor's first capture.
+            link.sleep_ms(320 + 4000)
+            raise OSError("Failed to capture initial frame. Construct a new object with appropriate "
+                          "configuration.")
+        finally:
+            link.c_call_end(True)
 
     def _read(self, mv, n):
         got = 0
@@ -282,22 +319,37 @@ class BoardHal:
         b = board["button"]
         self.button_pin = link.pin(b["pin"], 1 if b["active_low"] else 0)
         self.clock = clock.Clock(self.ticks_ms, link.rtc_seconds, link.rtc_set)
-        self.camera = SensorCamera(link, settings["framesize"], settings["fps"], settings["jpeg_quality"])
-        self.storage = mount_storage(board, link)  # as hal_esp32: a card problem never stops the boot
+        # As hal_esp32: a camera that fails to start is tried again (camslot.py)
+        t0 = self.ticks_ms()
+        self.camera = CameraSlot(
+            lambda: SensorCamera(link, settings["framesize"], settings["fps"], settings["jpeg_quality"]),
+            self.ticks_ms, time.ticks_diff)
+        t1 = self.ticks_ms()
+        self.storage = mount_storage(board, link, self.button_pin)  # a card problem never stops the boot
+        self.boot_ms = {"camera": time.ticks_diff(t1, t0), "storage": time.ticks_diff(self.ticks_ms(), t1)}
+        # the chip's power-on, in ticks: the process started (the ROM and
+        # bootloader's own ~0.5-1.5 s are not modelled: docs/esp32-port.md)
+        self.power_on_ms = (link._b // 1000) & 0x3FFFFFFF
         self.clips_dir = self.storage["path"] or "/sd/clips"
         self.leds = {}
 
     def ticks_ms(self):
         return self.link.ticks_ms()
 
-    def sleep_ms(self, ms):
-        self.link.sleep_ms(ms)
+    def sleep_ms(self, ms, wake=None):
+        self.link.sleep_ms(ms, wake)
 
     def led(self, name, on):
         on = bool(on)
         if self.leds.get(name) is not on and name in self.board["leds"]:
             self.leds[name] = on
             self.link.send({"op": "led", "name": name, "on": on})
+
+    def reset_cause(self):
+        """machine.reset_cause() for this boot (the simulator knows why it
+        booted: power on and EN give PWRON_RESET, machine.reset() and a
+        crash HARD_RESET, a soft reboot SOFT_RESET)."""
+        return self.link.reset_cause
 
     def reset(self):
         """machine.reset(): a software CPU reset (the RTC keeps its time)."""
@@ -306,16 +358,21 @@ class BoardHal:
             time.sleep_ms(1000)
 
 
-def mount_storage(board, link):
+def mount_storage(board, link, button_pin=None):
     """As hal_esp32.mount_storage: sdmount's status dict, never raises for
     a card. The card is mounted the way the ESP32 HAL mounts machine.SDCard
-    (vfs.mount(card, "/sd")), so the same FatFs code fails the same way."""
-    import sdmount
+    (vfs.mount(card, "/sd")), so the same FatFs code fails the same way, and
+    started only once a button on its DAT3 line is let go."""
     st = board["storage"]
     if st["kind"] == "flash":
         _makedirs("/clips")
         return sdmount.ok_status("flash", "/clips")
-    status = sdmount.mount_sd(lambda: link.sd_card, vfs.mount)
+    held = None
+    if button_pin is not None and sdmount.dat3_pin(board) == board["button"]["pin"]:
+        pressed = 0 if board["button"]["active_low"] else 1
+        held = sdmount.wait_released(lambda: button_pin.value() == pressed, link.ticks_ms, time.ticks_diff,
+                                     link.sleep_ms)
+    status = sdmount.mount_sd(lambda: link.sd_card, vfs.mount, held=held)
     if status["ok"]:
         _makedirs(status["path"])
     return status
@@ -331,6 +388,7 @@ def boot():
     info = link.info
     flash = open(info["flash"], "r+b")
     sd = open(info["sd"], "r+b") if info.get("sd") else None
+    journal = open(info["sd_journal"], "ab") if info.get("sd_journal") else None
     rom = vfs.VfsPosix(info["rom"])
     chip = vfs.VfsPosix(info["chip"])
     import vboard_costs  # storage and CPU costs in board time (before the host's / goes)
@@ -363,7 +421,12 @@ def boot():
         link.sd_card = UnreadableCard(sd)
     else:
         sc = info.get("card")
-        link.sd_card = CardImage(sd, Costs(sc, bt, cpu) if sc or cpu else None)
+        link.sd_card = CardImage(sd, Costs(sc, bt, cpu) if sc or cpu else None,
+                                 (journal, link.board_us) if journal else None)
+        if info.get("dat3_pin") is not None:
+            # the card samples DAT3 (its SPI chip select) at CMD0
+            link.sd_card.dat3 = (link.pin(info["dat3_pin"]), link.send)
+            link.sd_card.spi_mode = bool(info.get("sd_spi_mode"))
         if link.sd_card.costs:
             link.cost_report.devices["sd"] = link.sd_card.costs
     LINK = link
@@ -491,6 +554,6 @@ def UART(uart_id, baudrate=0, **kw):
     raise OSError(-ESP_ERR_INVALID_STATE, "ESP_ERR_INVALID_STATE")
 
 
-def _idf_log(msg):
-    line = "E (%d) uart: %s\r\n" % (LINK.board_us() // 1000, msg)
+def _idf_log(msg, tag="uart"):
+    line = "E (%d) %s: %s\r\n" % (LINK.board_us() // 1000, tag, msg)
     repl_uart().write(line.encode())

@@ -10,6 +10,7 @@
 # the hold keeps the write, as a card that had taken the data would.
 
 
+import struct
 from time import ticks_us as _ticks_us
 
 
@@ -99,13 +100,29 @@ class CardImage:
 
     SECTOR = 512
 
-    def __init__(self, f, costs=None):
+    def __init__(self, f, costs=None, journal=None):
         self.f = f  # an open "r+b" file: opened before the host's root is unmounted
         f.seek(0, 2)
         self.blocks = f.tell() // self.SECTOR
         self.costs = costs
+        # (file, board_us()) or None: every write is also appended there
+        # with the board time it was done (host/bodycam/sim/cardjournal.py),
+        # so a test can see the card as a power cut at any moment would
+        # have left it.
+        self.journal = journal
+        self._jh = bytearray(16)
+        # (pin, send) when the board's wiring puts a GPIO on the card's
+        # DAT3 line: an SD card that sees DAT3 (its chip select in SPI
+        # mode) low at CMD0 goes into SPI mode and answers nothing in SD
+        # mode until its power is cut (SD Physical Layer Simplified
+        # Specification 7.2.1); send tells the simulator, which keeps it so
+        # across resets until power_cut().
+        self.dat3 = None
+        self.spi_mode = False
 
     def readblocks(self, n, buf):
+        if self.spi_mode:
+            return False  # (machine.SDCard.readblocks: False when the card does not answer)
         t0 = _ticks_us()  # first: the op's whole Python is the virtual board's
         c = self.costs
         self.f.seek(n * self.SECTOR)
@@ -114,14 +131,34 @@ class CardImage:
             c.leave(c.sd_read(len(buf)), t0)
 
     def writeblocks(self, n, buf):
+        if self.spi_mode:
+            return False
         t0 = _ticks_us()
         c = self.costs
         self.f.seek(n * self.SECTOR)
         self.f.write(buf)
         if c:
             c.leave(c.sd_write(len(buf)), t0)
+        if self.journal:
+            self._record(n, buf)
+
+    def _record(self, n, buf):
+        # Done when the card's time for it has passed (held now, or owed
+        # and held at the next HAL call): a cut before then loses it.
+        f, board_us = self.journal
+        done = board_us() + (self.costs.bt.owed_us if self.costs else 0)
+        struct.pack_into("<QII", self._jh, 0, done, n, len(buf))
+        f.write(self._jh)
+        f.write(buf)
 
     def ioctl(self, op, arg):
+        if op == 1 and self.dat3 is not None and not self.spi_mode:  # INIT: CMD0
+            pin, send = self.dat3
+            if pin.value() == 0:
+                self.spi_mode = True
+                send({"op": "sd_spi_mode"})
+        if self.spi_mode:
+            return 0 if op in (2, 3) else -1  # as an empty slot: sdmmc_card_init fails
         if op == 4:  # block count
             return self.blocks
         if op == 5:  # block size

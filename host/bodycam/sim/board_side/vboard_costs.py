@@ -348,9 +348,9 @@ def attach(link, info, camera_cls, uart_cls=None):
     report = Report(link, bt, cpu)
     sleep = cls.sleep_ms
 
-    def sleep_and_report(self, ms):
+    def sleep_and_report(self, ms, wake=None):
         report.poll()
-        return sleep(self, ms)
+        return sleep(self, ms, wake)
     cls.sleep_ms = sleep_and_report
     link.board_time = bt
     link.cpu = cpu

@@ -8,7 +8,9 @@
 # job: {"image": path, "kind": "fat" | "lfs", "offset": n, "size": n,
 #       "readonly": bool, "ops": [[op, args...], ...]}
 # ops: ["mkfs"], ["ls", dir], ["get", path, host_path], ["put", host_path, path],
-#      ["mkdir", path], ["rm", path], ["stat", path]
+#      ["mkdir", path], ["rm", path], ["stat", path],
+#      ["recover", clips_dir]: the firmware's own power-loss recovery
+#      (firmware/recover.py) over the image, as the next boot would run it
 # Prints one JSON line per op: {"ok": result} or {"error": message}; an op
 # that fails does not stop the others.
 import json
@@ -71,6 +73,9 @@ def _op(job, op):
     if name == "stat":
         st = os.stat(MNT + "/" + op[1])
         return [st[0] & 0x4000 != 0, st[6]]
+    if name == "recover":
+        import recover  # (firmware/ is on MICROPYPATH)
+        return recover.recover_all(MNT + "/" + op[1], bytearray(8192))
     raise ValueError("unknown op " + name)
 
 
