@@ -253,8 +253,14 @@ class Recorder:
         while budget > 0:
             live = self.next <= last
             pre = not clip.preroll_done()
-            front = pre and (self._front_only or self._ring_short())
-            if live and pre and not front and not self._part:
+            short = pre and self._ring_short()
+            front = pre and (self._front_only or short)
+            if live and short and not self._part:
+                # The ring is short of room and only the pre-roll's oldest
+                # block frees any: live frames wait (they are in the ring)
+                # so that none is dropped for want of room.
+                live = False
+            elif live and pre and not front and not self._part:
                 # Nearest the press first, the pre-roll weighted double: the
                 # next live frame goes once the pre-roll on the card reaches
                 # twice as far back from the press as that frame is after
