@@ -367,6 +367,20 @@ def test_the_extension_is_asked_for_the_very_version_it_confirms(s3, tmp_path, r
     assert 30.9 < days_left(s3.head_object(Bucket=bucket, Key="p/bc-1/BC000001.AVI", VersionId=first["version"]))
 
 
+def test_an_upload_is_confirmed_by_its_own_version_although_the_key_is_written_meanwhile(s3, tmp_path):
+    bucket = new_bucket(s3)
+    path, sha = write(tmp_path / "BC000001.AVI", os.urandom(100))
+    st = EvidenceStore("s3://%s/p" % bucket, retain_days=1)
+    # Right after our PutObject, someone writes the key again: the newest
+    # version is not ours, the one we sent is still the one to confirm.
+    st.s3.meta.events.register("after-call.s3.PutObject", lambda **kw: s3.put_object(
+        Bucket=bucket, Key="p/bc-1/BC000001.AVI", Body=b"written meanwhile"))
+    conf = st.put_clip("bc-1", "BC000001.AVI", path, sha)
+    versions = s3.list_object_versions(Bucket=bucket, Prefix="p/bc-1/BC000001.AVI")["Versions"]
+    ours = [v["VersionId"] for v in versions if v["Size"] == 100]
+    assert len(versions) == 2 and conf["version"] == ours[0] and conf["sha256"] == sha
+
+
 def test_a_store_without_a_prefix_lists_its_devices(s3, tmp_path):
     from bodycam.evidence.storeverify import device_folders
     bucket = new_bucket(s3)
