@@ -98,8 +98,9 @@ MODULES = {
     "station-report": Target("host/bodycam/station/report.py", ["tests/test_station_rules.py"]),
     # The dock client on the real firmware (the offload rig): the fast
     # files first, the noisy line last.
-    "client": Target("host/bodycam/offload/client.py", ["tests/test_pull.py", "tests/test_pull_cli.py",
-                                                        "tests/test_pull_faults.py", "tests/test_noisy_link.py"]),
+    "client": Target("host/bodycam/offload/client.py", ["tests/test_dock_client.py", "tests/test_pull.py",
+                                                        "tests/test_pull_cli.py", "tests/test_pull_faults.py",
+                                                        "tests/test_noisy_link.py"]),
     "wire": Target("host/bodycam/offload/wire.py", ["tests/test_dock_wire.py", "tests/test_pull.py"]),
 }
 
@@ -195,6 +196,15 @@ EQUIVALENT = {
         "if q in in_dir or (lo is not None and lo < q < hi): :: `lo < q < hi` -> `(lo < q <= hi)`":
             "q == hi is in the folder",
     },
+    "store": {
+        "old.get(\"ETag\", \"\").strip('\"') == hashlib.md5(data, usedforsecurity=False).hexdigest()): :: "
+        "`False` -> `True`":
+            "usedforsecurity only matters on a FIPS-restricted OpenSSL (where True refuses MD5): the same digest "
+            "everywhere else",
+        'key=lambda u: u.get("Initiated") or 0) :: `0` -> `1`':
+            "S3 always sends Initiated; were it missing from all uploads, 0s and 1s sort alike (and a mix with "
+            "dates fails either way)",
+    },
     "station-puller": {
         "return False :: `return False` -> `return None`":
             "_verified_here's and _store_confirms's callers only test the truth of the result",
@@ -212,6 +222,11 @@ EQUIVALENT = {
                                "check (which wants the magic first): the same frames, the same count",
         "self._skip(1) :: `1` -> `2`": "MAGIC is 0xBC 0xDC: its second byte cannot start another magic, so "
                                        "passing over both bytes of a false magic finds the same next frame",
+    },
+    "client": {
+        'fallback = r.get("fallback_ms", 2500) / 1000.0 :: *':
+            "the default for a reply without fallback_ms: firmware/dock.py always sends it, and a dock of another "
+            "protocol is refused at connect()",
     },
     "station-core": {
         "if self.reporter is not None and now - last_tick >= self.tick_every: :: "
