@@ -218,10 +218,10 @@ EQUIVALENT = {
     "wire": {
         "elif time.monotonic() >= end: :: `time.monotonic() >= end` -> `(time.monotonic() > end)`":
             "monotonic float seconds: never exactly equal; one more empty read at most",
-        "if i: :: negate `i`": "junk before the magic is then passed over a byte at a time through the header "
-                               "check (which wants the magic first): the same frames, the same count",
         "self._skip(1) :: `1` -> `2`": "MAGIC is 0xBC 0xDC: its second byte cannot start another magic, so "
                                        "passing over both bytes of a false magic finds the same next frame",
+        "data = self.read(65536) :: *": "the most one read asks for: every byte still comes, the frames are "
+                                        "found the same",
     },
     "client": {
         'fallback = r.get("fallback_ms", 2500) / 1000.0 :: *':

@@ -124,6 +124,16 @@ def test_bytes_passed_over_are_counted_as_they_go_and_a_last_magic_byte_waits_fo
     assert bytes(r.last_garbage) == junk[-256:]
 
 
+def test_noise_before_a_frame_still_arriving_is_counted_at_once():
+    # a few bytes of noise, then a header not yet whole: the noise is passed
+    # over (and counted) now, not when the rest of the frame comes
+    frame = W.frame(W.REPLY, 9, 0, b'{"ok": true}')
+    chunks = [b"\x00\xff\r" + frame[:5], b"", frame[5:], b""]
+    r = FrameReader(lambda n: chunks.pop(0) if chunks else b"")
+    assert r.next(0) is None and (r.skipped, bytes(r.buf)) == (3, frame[:5])
+    f = r.next(0)
+    assert (f.id, f.payload, r.skipped) == (9, b'{"ok": true}', 3)
+
 def test_random_noise_yields_no_frames():
     rng = random.Random(1)
     noise = bytes(rng.randrange(256) for _ in range(200000))
