@@ -354,6 +354,37 @@ def test_a_store_that_is_down_is_tried_again_twice_then_left_to_the_stations_bac
     assert len(sent) == 3  # botocore's retries {"max_attempts": 2}: two more after the first
 
 
+
+@pytest.mark.parametrize("status, code, later", [
+    (500, "InternalError", True), (503, "ServiceUnavailable", True), (503, "SlowDown", True),
+    (400, "RequestTimeout", True), (403, "AccessDenied", False), (404, "NoSuchBucket", False)])
+def test_a_store_in_trouble_is_tried_later_a_bucket_refused_is_said_so(s3, status, code, later):
+    # the station retries a StoreError later and stops on a StoreRefused
+    st = EvidenceStore("s3://%s/p" % new_bucket(s3), retain_days=1)
+
+    def answer(**kw):
+        raise ClientError({"Error": {"Code": code, "Message": code},
+                           "ResponseMetadata": {"HTTPStatusCode": status}}, "HeadBucket")
+
+    st.s3.meta.events.register("before-call.s3.HeadBucket", answer)
+    with pytest.raises((StoreError, StoreRefused)) as e:
+        st.check()
+    assert isinstance(e.value, StoreError) == later and isinstance(e.value, StoreRefused) == (not later)
+    assert ("does not answer" if later else "check the bucket name and the credentials") in str(e.value)
+
+
+def test_a_store_asked_for_no_retention_sets_none_on_a_multipart_upload(s3, tmp_path):
+    bucket = new_bucket(s3)
+    part = 5 * MIB  # S3's smallest part: the file goes up as one part
+    st = EvidenceStore("s3://%s/p" % bucket, part_bytes=part, multipart_at=part)  # no --retain-days
+    sent = []
+    st.s3.meta.events.register("before-parameter-build.s3.PutObjectRetention", lambda **kw: sent.append(1))
+    path, sha = write(tmp_path / "BC000001.AVI", os.urandom(part))
+    conf = st.put_clip("bc-1", "BC000001.AVI", path, sha)
+    assert conf["sha256"] == sha
+    assert s3.head_object(Bucket=bucket, Key=conf["key"], PartNumber=1)["PartsCount"] == 1  # went up in parts
+    assert conf["lock"] is None and sent == []
+
 def test_the_extension_is_asked_for_the_very_version_it_confirms(s3, tmp_path, retention_guard):
     bucket = new_bucket(s3)
     path, sha = write(tmp_path / "BC000001.AVI", os.urandom(100))
