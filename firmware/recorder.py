@@ -32,6 +32,12 @@ BACKFILL_SYNC_MS = 400
 # of frames would still fit, the pre-roll's next block comes from its
 # oldest end, so live frames never find the ring full.
 RING_ROOM_S = 3
+# While the pre-roll is written newest first, a live frame waits until the
+# pre-roll on the card reaches twice as far back from the press as the
+# frame is after it plus this: what a cut t s after a press must keep
+# (docs/evidence.md) is the last 2t s before it and live frames up to
+# t - 1 s, so the first second's card time goes to the pre-roll.
+LIVE_LAG_MS = 1000
 # Frame bytes per writer step: at most one staging flush (a blocking card
 # write), so the capture loop gets the CPU back within a frame interval.
 # 8 sectors, about 20 ms on a typical card written a sector at a time from
@@ -264,11 +270,11 @@ class Recorder:
                 # Nearest the press first, the pre-roll weighted double: the
                 # next live frame goes once the pre-roll on the card reaches
                 # twice as far back from the press as that frame is after
-                # it (what a cut costs: the seconds of each side either side
-                # of the press, docs/evidence.md). The card writes seconds
-                # of pre-roll per second, so live frames still go within
-                # about a second of their capture.
-                live = 2 * _ticks_diff(ring.time_of(self.next), self.press_t) <= self._depth()
+                # it, plus LIVE_LAG_MS (what a cut costs: the seconds either
+                # side of the press, docs/evidence.md). The card writes
+                # seconds of pre-roll per second, so live frames still go
+                # within about a second of their capture.
+                live = 2 * (_ticks_diff(ring.time_of(self.next), self.press_t) + LIVE_LAG_MS) <= self._depth()
             if live:
                 k = self._append(budget)
                 if k < 0:
