@@ -14,6 +14,9 @@ from ring import _ticks_diff
 from version import VERSION
 
 RECOVERY_MARGIN_MS = 20  # background recovery hands back this long before the next frame
+# A press is acted on during the wait for the next frame only when at least
+# this long (or what starting a clip took last, if longer) is left before it.
+START_MS = 60
 
 
 class App:
@@ -75,6 +78,7 @@ class App:
         self.memory_errors = 0
         self.ticks = 0
         self.interrupt = False  # set by the dock on a deliberate Ctrl-C (see run)
+        self.start_ms = START_MS  # what starting a clip took last (wait_until)
 
     @property
     def recovered(self):
@@ -117,7 +121,11 @@ class App:
             if self.free_camera is not None:
                 self.free_camera()
             self.exposed = self.exposure_of(now, called)
+        was = self.recorder.state
         self.poll_button(now)
+        if was == BUFFERING and self.recorder.state == RECORDING:
+            took = _ticks_diff(hal.ticks_ms(), now)
+            self.start_ms = took if took > START_MS else START_MS
         hal.clock.keep(now)  # UTC stays right past the 6.2-day tick range (clock.py)
         # The writer must hand back before the NEXT exposure, not one interval
         # after this capture: a capture that found its frame waiting (the loop
@@ -290,8 +298,16 @@ class App:
                 return
             if b.w != b.r or b.in_burst:
                 was = self.recorder.state
+                if was == BUFFERING and left < self.start_ms:
+                    # Starting a clip (its files, layout and audit entries)
+                    # would run past the next frame and lose it: that frame
+                    # first, then the tick after it starts the clip.
+                    hal.sleep_ms(left)
+                    return
                 self.poll_button(now)
                 if was == BUFFERING and self.recorder.state == RECORDING:
+                    took = _ticks_diff(hal.ticks_ms(), now)
+                    self.start_ms = took if took > START_MS else START_MS
                     self.write(now, due)
                     continue
                 if b.in_burst:  # settling: look again after a debounce's worth

@@ -32,6 +32,12 @@ BACKFILL_SYNC_MS = 400
 # of frames would still fit, the pre-roll's next block comes from its
 # oldest end, so live frames never find the ring full.
 RING_ROOM_S = 3
+# While the pre-roll is written newest first, a live frame waits until the
+# pre-roll on the card reaches twice as far back from the press as the
+# frame is after it plus this: what a cut t s after a press must keep
+# (docs/evidence.md) is the last 2t s before it and live frames up to
+# t - 1 s, so the first second's card time goes to the pre-roll.
+LIVE_LAG_MS = 1000
 # Frame bytes per writer step: at most one staging flush (a blocking card
 # write), so the capture loop gets the CPU back within a frame interval.
 # 8 sectors, about 20 ms on a typical card written a sector at a time from
@@ -265,16 +271,22 @@ class Recorder:
         while budget > 0:
             live = self.next <= last
             pre = not clip.preroll_done()
-            front = pre and (self._front_only or self._ring_short())
-            if live and pre and not front and not self._part:
+            short = pre and self._ring_short()
+            front = pre and (self._front_only or short)
+            if live and short and not self._part:
+                # The ring is short of room and only the pre-roll's oldest
+                # block frees any: live frames wait (they are in the ring)
+                # so that none is dropped for want of room.
+                live = False
+            elif live and pre and not front and not self._part:
                 # Nearest the press first, the pre-roll weighted double: the
                 # next live frame goes once the pre-roll on the card reaches
                 # twice as far back from the press as that frame is after
-                # it (what a cut costs: the seconds of each side either side
-                # of the press, docs/evidence.md). The card writes seconds
-                # of pre-roll per second, so live frames still go within
-                # about a second of their capture.
-                live = 2 * _ticks_diff(ring.time_of(self.next), self.press_t) <= self._depth()
+                # it, plus LIVE_LAG_MS (what a cut costs: the seconds either
+                # side of the press, docs/evidence.md). The card writes
+                # seconds of pre-roll per second, so live frames still go
+                # within about a second of their capture.
+                live = 2 * (_ticks_diff(ring.time_of(self.next), self.press_t) + LIVE_LAG_MS) <= self._depth()
             if live:
                 k = self._append(budget)
                 if k < 0:

@@ -103,3 +103,71 @@ def test_the_built_in_fallback_profile_is_the_ai_thinkers():
     fallback = shared("startup").FALLBACK_BOARD
     assert fallback == {k: v for k, v in want.items() if k not in ("firmware_build", "notes")}
     shared("boardcfg").validate(dict(fallback))
+
+
+def test_the_card_is_started_only_once_the_button_on_its_dat3_line_is_let_go(tmp_path):
+    # AI-Thinker: the button is GPIO13, the SD slot's DAT3. A card that sees
+    # DAT3 low at CMD0 goes into SPI mode until its power is cut; the boot
+    # waits for the button to be let go before it starts the card.
+    with VirtualBoard(state_dir=str(tmp_path / "vb"), speed=10, cpu="host") as vb:
+        vb.power_cut()
+        vb.press()  # held down as the camera is switched on
+        vb.power_on()
+        vb.sleep_board(7000)  # (the card is reached ~2-3 s after power-on: the wait is the rest)
+        vb.release()
+        boot = json.loads(wait_line(vb, "BODYCAM-BOOT ", timeout=60)[len("BODYCAM-BOOT "):])
+        assert boot["storage"]["ok"] and 2500 <= boot["storage"]["dat3_wait_ms"] <= 7000, boot["storage"]
+        assert boot["boot_ms"]["storage"] >= boot["storage"]["dat3_wait_ms"]
+        assert not vb.sd_spi_mode
+
+
+def test_a_card_started_with_the_button_held_says_to_power_cycle_and_a_power_cycle_mends_it(tmp_path):
+    with VirtualBoard(state_dir=str(tmp_path / "vb"), speed=20, cpu="host") as vb:
+        vb.power_cut()
+        vb.press()
+        vb.power_on()  # ...and held past the boot's 10 s wait: the card sees DAT3 low
+        line = wait_line(vb, "BODYCAM-BOOT ", timeout=60)
+        boot = json.loads(line[len("BODYCAM-BOOT "):])
+        st = boot["storage"]
+        assert st["reason"] == "spi_mode" and "power-cycle the board" in st["advice"], st
+        assert vb.sd_spi_mode
+        vb.release()
+        vb.reset()  # EN: the card keeps its power, and its SPI mode
+        deadline = time.monotonic() + 60
+        while True:  # the second boot's line (whole lines only)
+            line = [ln for ln in vb.console_tail(20000).split("\n")[:-1] if ln.startswith("BODYCAM-BOOT ")]
+            if len(line) >= 2:
+                break
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        st = json.loads(line[-1][len("BODYCAM-BOOT "):])["storage"]
+        assert st["reason"] == "no_card" and "power-cycle the board" in st["advice"], st
+        vb.power_cut()
+        vb.power_on()  # the card's power cut: SD mode again
+        vb.wait_recording_ready(timeout=60)
+        assert not vb.sd_spi_mode and vb.list_clips() == []
+        vb.tap()
+        vb.sleep_board(2000)
+        vb.hold(3500)
+        assert vb.wait_for_clip(timeout=60)
+
+
+def test_a_recording_a_crash_ended_says_reset_or_crash_not_power_loss(tmp_path):
+    import signal
+    with VirtualBoard(state_dir=str(tmp_path / "vb"), speed=10, cpu="host") as vb:
+        vb.wait_recording_ready(timeout=60)
+        vb.sleep_board(3000)
+        vb.tap()
+        vb.sleep_board(3000)
+        vb.proc.send_signal(signal.SIGABRT)  # the firmware process dies: a panic, HARD_RESET at the reboot
+        name = vb.wait_for_clip(timeout=120)
+        out = tmp_path / "out"
+        _, side = vb.copy_clip(name, str(out))
+        log = vb.read_sd_file("clips/AUDIT.LOG").decode()
+    with open(side) as f:
+        m = json.load(f)
+    assert m["recovered"] and m["stop"]["reason"] == "reset" and m["stop"]["cause"] == "reset or crash"
+    assert '"cause":"reset or crash"' in log and '"reset_cause":2' in log
+    from bodycam import timing
+    text = timing.describe(timing.check_clip(str(out / (name + ".AVI"))))
+    assert "stopped by:       reset (reset or crash)" in text

@@ -152,7 +152,7 @@ class Link:
         return time.ticks_us()
     def ticks_ms(self):
         return 0
-    def sleep_ms(self, ms):
+    def sleep_ms(self, ms, wake=None):
         pass
     def sleep_until_us(self, us):
         burn(5)

@@ -110,6 +110,30 @@ def test_reader_drops_damaged_frames_and_keeps_the_rest():
     assert r.skipped > 0
 
 
+def test_bytes_passed_over_are_counted_as_they_go_and_a_last_magic_byte_waits_for_its_partner():
+    # what the client's "no reply" message reports: how much other traffic, and its last bytes
+    frame = W.frame(W.REPLY, 4, 0, b'{"ok": true}')
+    junk = b"rst:0x1 (POWERON_RESET),boot:0x13\r\n" * 20
+    chunks = [junk, b"", W.MAGIC[:1], b"", frame[1:], frame[:1], b""]  # b"": the port's timeout
+    r = FrameReader(lambda n: chunks.pop(0) if chunks else b"")
+    assert r.next(0) is None and (r.skipped, bytes(r.buf)) == (len(junk), b"")  # all of it passed over at once
+    assert r.next(0) is None and (r.skipped, bytes(r.buf)) == (len(junk), W.MAGIC[:1])  # kept: a frame may follow
+    f = r.next(0)
+    assert (f.type, f.id, f.payload) == (W.REPLY, 4, b'{"ok": true}') and r.skipped == len(junk)
+    assert r.next(0) is None and (r.skipped, bytes(r.buf)) == (len(junk), W.MAGIC[:1])
+    assert bytes(r.last_garbage) == junk[-256:]
+
+
+def test_noise_before_a_frame_still_arriving_is_counted_at_once():
+    # a few bytes of noise, then a header not yet whole: the noise is passed
+    # over (and counted) now, not when the rest of the frame comes
+    frame = W.frame(W.REPLY, 9, 0, b'{"ok": true}')
+    chunks = [b"\x00\xff\r" + frame[:5], b"", frame[5:], b""]
+    r = FrameReader(lambda n: chunks.pop(0) if chunks else b"")
+    assert r.next(0) is None and (r.skipped, bytes(r.buf)) == (3, frame[:5])
+    f = r.next(0)
+    assert (f.id, f.payload, r.skipped) == (9, b'{"ok": true}', 3)
+
 def test_random_noise_yields_no_frames():
     rng = random.Random(1)
     noise = bytes(rng.randrange(256) for _ in range(200000))

@@ -105,7 +105,7 @@ def real_board_path(vb, tmp_path):
     b.hold(3500)
     name = new_clip(b, known)
     out = tmp_path / "pulled"
-    assert not b.pull(out)["errors"]
+    assert not b.pull(out, baud=921600)["errors"]  # (115200 took 52 s of this test)
     sc = json.loads((out / (name + ".JSON")).read_text())
     assert sc["test_trigger"] == {"triggers": 2}
     assert sc["stop"]["reason"] == "hold"

@@ -164,7 +164,8 @@ def test_a_clip_cut_by_power_loss_is_rebuilt_on_the_boards_fat_card(tmp_path):
         vb.sleep_board(3000)
         vb.power_cut()
         vb.power_on()
-        vb.wait_recording_ready()
+        vb.wait_recording_ready()  # buffering at once; the rebuild goes on behind it
+        assert vb.wait_for_clip(timeout=60) == "BC000001"
         assert vb.list_clips() == ["BC000001"]
         avi, m = sidecar(vb, "BC000001", tmp_path)
     assert m["recovered"] is True and m["stop"]["reason"] == "power_loss"

@@ -17,8 +17,14 @@ class RealTimeHal(VirtualHal):
     def ticks_ms(self):
         return time.ticks_ms()
 
-    def sleep_ms(self, ms):
-        time.sleep_ms(ms)
+    def sleep_ms(self, ms, wake=None):
+        # As hal_esp32: with wake, sooner once wake() is true.
+        end = time.ticks_add(time.ticks_ms(), ms)
+        while wake is None or not wake():
+            left = time.ticks_diff(end, time.ticks_ms())
+            if left <= 0:
+                return
+            time.sleep_ms(left if left < 10 else 10)
 
 
 def load():

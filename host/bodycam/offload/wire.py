@@ -41,7 +41,6 @@ class FrameReader:
         self.read = read
         self.buf = bytearray()
         self.skipped = 0  # bytes that were not part of a good frame
-        self.bad_frames = 0  # frames with a good header and a bad payload CRC
         self.last_garbage = bytearray()  # the latest skipped bytes, for error messages
         self.console_lines = 0  # device console lines taken out of frames they landed in
         self.quiet = False  # nothing more is arriving: do not wait for a frame's rest
@@ -97,7 +96,6 @@ class FrameReader:
                 if fixed == "more":
                     return None  # a console line is inside: wait for the frame's rest
                 if fixed is None:
-                    self.bad_frames += 1
                     self._skip(1)
                     continue
                 payload, end = fixed
