@@ -83,6 +83,25 @@ MODULES = {
                               "_audit_seals", "_deleted_shas", "_cross_check"),
                        note="the checks; not describe() and the report classes' text"),
     "hashing": Target("host/bodycam/evidence/hashing.py", ["tests/test_pull.py", "tests/test_verify.py"]),
+    # The evidence store and the station: moto's S3 server and in-memory
+    # cameras (tests/memdock.py), seconds per run; tests/test_station.py
+    # (virtual boards, minutes) is left out.
+    "store": Target("host/bodycam/evidence/store.py", ["tests/test_store.py", "tests/test_store_log.py",
+                                                       "tests/test_hold.py", "tests/test_station_rules.py"]),
+    "store-log": Target("host/bodycam/evidence/storelog.py", ["tests/test_store_log.py", "tests/test_store.py",
+                                                              "tests/test_hold.py"]),
+    "holds": Target("host/bodycam/evidence/holds.py", ["tests/test_hold.py"]),
+    "station-core": Target("host/bodycam/station/core.py", ["tests/test_station_rules.py"]),
+    "station-slot": Target("host/bodycam/station/slot.py", ["tests/test_station_rules.py"]),
+    "station-puller": Target("host/bodycam/station/puller.py", ["tests/test_station_rules.py"]),
+    "station-identity": Target("host/bodycam/station/identity.py", ["tests/test_station_rules.py"]),
+    "station-report": Target("host/bodycam/station/report.py", ["tests/test_station_rules.py"]),
+    # The dock client on the real firmware (the offload rig): the fast
+    # files first, the noisy line last.
+    "client": Target("host/bodycam/offload/client.py", ["tests/test_dock_client.py", "tests/test_pull.py",
+                                                        "tests/test_pull_cli.py", "tests/test_pull_faults.py",
+                                                        "tests/test_noisy_link.py"]),
+    "wire": Target("host/bodycam/offload/wire.py", ["tests/test_dock_wire.py", "tests/test_pull.py"]),
 }
 
 # Mutants that cannot change behaviour, by module: "CODE :: MUTATION" -> why,
@@ -176,6 +195,54 @@ EQUIVALENT = {
             "q == lo is in the folder",
         "if q in in_dir or (lo is not None and lo < q < hi): :: `lo < q < hi` -> `(lo < q <= hi)`":
             "q == hi is in the folder",
+    },
+    "store": {
+        "old.get(\"ETag\", \"\").strip('\"') == hashlib.md5(data, usedforsecurity=False).hexdigest()): :: "
+        "`False` -> `True`":
+            "usedforsecurity only matters on a FIPS-restricted OpenSSL (where True refuses MD5): the same digest "
+            "everywhere else",
+        'key=lambda u: u.get("Initiated") or 0) :: `0` -> `1`':
+            "S3 always sends Initiated; were it missing from all uploads, 0s and 1s sort alike (and a mix with "
+            "dates fails either way)",
+    },
+    "station-puller": {
+        "return False :: `return False` -> `return None`":
+            "_verified_here's and _store_confirms's callers only test the truth of the result",
+    },
+    "holds": {
+        'if o["retain_until"] is None or datetime.datetime.fromisoformat(o["retain_until"]) <= now] :: '
+        '`datetime.datetime.fromisoformat(o["retain_until"]) <= now` -> '
+        "`(datetime.datetime.fromisoformat(o['retain_until']) < now)`":
+            "a retain-until date equal to now to the microsecond: the same answer a microsecond later",
+    },
+    "wire": {
+        "elif time.monotonic() >= end: :: `time.monotonic() >= end` -> `(time.monotonic() > end)`":
+            "monotonic float seconds: never exactly equal; one more empty read at most",
+        "self._skip(1) :: `1` -> `2`": "MAGIC is 0xBC 0xDC: its second byte cannot start another magic, so "
+                                       "passing over both bytes of a false magic finds the same next frame",
+        "data = self.read(65536) :: *": "the most one read asks for: every byte still comes, the frames are "
+                                        "found the same",
+    },
+    "client": {
+        'fallback = r.get("fallback_ms", 2500) / 1000.0 :: *':
+            "the default for a reply without fallback_ms: firmware/dock.py always sends it, and a dock of another "
+            "protocol is refused at connect()",
+    },
+    "station-core": {
+        "if self.reporter is not None and now - last_tick >= self.tick_every: :: "
+        "`now - last_tick >= self.tick_every` -> `(now - last_tick > self.tick_every)`":
+            "monotonic float seconds: never exactly equal; at most one turn of the loop (0.1 s) later",
+    },
+    "station-slot": {
+        "return False :: `return False` -> `return None`":
+            "_round's result is tested for its truth and against \"refused\": None is False there",
+    },
+    "station-identity": {
+        "for attempt in range(3): :: `3` -> `4`":
+            "`attempt == 2` raises at the third failure whatever the range's end",
+        "continue :: remove `continue`":
+            "the byte test before json.loads only spares parsing: the firmware writes canonical JSON, so a line "
+            "without the bytes \"k\":\"boot\" is no boot entry either way (the other continue's removal is killed)",
     },
     "pull": {
         "info = c.info() :: remove `info = c.info()`": "the same device's facts, asked again at the new baud",

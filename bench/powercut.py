@@ -171,6 +171,10 @@ def trial(vb, phase, rnd, preroll_ms, work):
     card = None if finished else on_card(vb, name, work)
     vb.power_on()
     vb.wait_recording_ready(timeout=120)
+    t_on = vb.board_ms()
+    if not finished:  # rebuilt in the background while the camera buffers
+        vb.wait_for_clip(set(vb.list_clips()) - {name}, timeout=600)
+        rec["recovered_after_power_on_ms"] = vb.board_ms() - t_on
     m = clip_meta(vb, name, os.path.join(work, "clips"))
     fm = m["frame_ms"]
     rec["frames"] = len(fm)

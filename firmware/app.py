@@ -50,6 +50,23 @@ class App:
         self.recovery = recover.Recovery(hal.clips_dir, self.recorder, self.recorder.seal,
                                          self.recorder.audit, reason, cause)
         health.attach(self, hal)  # no card: presses go to a RAM log; memory shortfall to the audit log
+        # The camera's buffer goes back to the driver as soon as the frame
+        # is in the ring. cnadler86's capture() returns the buffer it holds
+        # only at the next capture (src/modcamera.c v0.6.0), and the driver
+        # refills only free buffers: with one held, the other took the first
+        # frame after each capture and kept it, so every capture returned a
+        # frame as old as the loop's interval (or a card stall), stamped now
+        # (esp32-camera driver/cam_hal.c; tests/test_frame_times.py). With
+        # both free it always queues the newest (GrabMode.LATEST): a frame
+        # finished within one sensor frame period of the capture. With one
+        # buffer it is kept until the next capture, which then waits for a
+        # fresh frame instead.
+        self.free_camera = getattr(hal.camera, "free_buffer", None) if s["fb_count"] > 1 else None
+        # ...so the frame a capture returns was finished some time in the
+        # sensor's frame period before the call (or, if the capture had to
+        # wait for it, just before it returned): it is stamped at the middle
+        # of that window, at most half a period (20 ms at VGA) off.
+        self.frame_window = cfg.sensor_period_us(s["framesize"]) // 1000 if self.free_camera else 0
         self.interval_ms = 1000 // s["fps"]
         self.max_writes = max_writes_per_tick
         self.step_ms = 0  # a writer step's recent duration (moving average)
@@ -97,7 +114,12 @@ class App:
             self.capture_errors += 1
             self.exposed = None
         else:
-            self.ring.push(frame, now)
+            t = now
+            if self.frame_window:
+                t = (now - ((_ticks_diff(now, called) + self.frame_window) >> 1)) & 0x3FFFFFFF
+            self.ring.push(frame, t)
+            if self.free_camera is not None:
+                self.free_camera()
             self.exposed = self.exposure_of(now, called)
         was = self.recorder.state
         self.poll_button(now)
@@ -143,12 +165,17 @@ class App:
         creep 1 ms a frame towards `now` for that; but the loop calls the
         camera when the estimate says, so the creep fed itself: after 30 s
         of back-to-back writing the estimate was 160 ms behind the sensor
-        and a long step skipped a frame, tests/test_press_phase.py.)"""
+        and a long step skipped a frame, tests/test_press_phase.py.)
+        With the camera's buffer given back at once (free_camera) the OV2640
+        free-runs faster than the loop and a frame finished within its
+        period is always queued: a capture never waits for one, so a slow
+        capture says nothing about the sensor's phase, and the loop keeps
+        its own grid (the estimate is then when the loop meant to capture)."""
         iv = self.interval_ms
         e = self.exposed
         if e is None or not iv:
             return now
-        if called is not None and _ticks_diff(now, called) >= iv // 8:
+        if called is not None and not self.free_camera and _ticks_diff(now, called) >= iv // 8:
             return now
         e += iv
         if _ticks_diff(e, now) > 0:

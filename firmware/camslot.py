@@ -106,6 +106,13 @@ class CameraSlot:
             self._open()
         return None
 
+    def free_buffer(self):
+        # (the capture loop gives the buffer back as soon as it has copied
+        # the frame: app.py; before the camera has started there is none)
+        cam = self.cam
+        if cam is not None:
+            cam.free_buffer()
+
     @property
     def ok(self):
         return self.cam is not None

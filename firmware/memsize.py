@@ -91,7 +91,11 @@ def probe_frame(hal, ring):
     if f is None:
         return None
     ring.push(f, hal.ticks_ms())
-    return len(f)
+    n = len(f)
+    free = getattr(hal.camera, "free_buffer", None)
+    if free is not None:
+        free()  # copied: the driver may fill the buffer again
+    return n
 
 
 def achievable_s(ring_bytes, frame_bytes, fps):

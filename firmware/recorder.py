@@ -47,9 +47,18 @@ STEP_BYTES = 4096
 # While buffering, collect garbage when less than this is free, so that no
 # collection (hundreds of ms on an ESP32: the GC reads the whole multi-MB
 # ring, py/gc.c, and the loop skips camera frames meanwhile) falls in the
-# seconds after a press: writing a 30 s VGA pre-roll allocated 219 KB on
-# the unix port (64-bit objects; about half on an ESP32), tests/test_press_phase.py.
+# seconds after a press. Measured on the virtual 4 MB AI-Thinker (unix
+# port, 64-bit objects: about half on an ESP32), from the press until the
+# whole 30 s VGA pre-roll was on the card, live frames beside it: 165 KB on
+# the typical card (13.5 s), 274 KB on the slow one (39 s); the heap beside
+# the ring is ~450 KB after a collection (docs/virtual-board.md, "Memory
+# at the press"). After each of these collections gc.threshold() makes the
+# GC itself keep this much free between the loop's looks.
 PRESS_HEAP_BYTES = 327680
+# While the pre-roll is being written, collect only when less than this is
+# free (an allocation would soon force a collection anyway, at a worse
+# moment): the press's allocations were planned to fit in PRESS_HEAP_BYTES.
+PRESS_FLOOR_BYTES = 32768
 # ...but never collect unless that frees at least this much: the heap left
 # beside the ring (settings.HEAP_RESERVE) may be smaller than the above.
 GC_MIN_GAIN = 65536
@@ -205,6 +214,9 @@ class Recorder:
         self._seen = ring.newest_seq()
         self.preroll_bytes = sum(sizes)
         ring.hold(first)
+        # No collection by threshold while the pre-roll is written: what is
+        # free was kept for it (idle); one when memory runs out is the GC's.
+        gc.threshold(-1)
         self.state = RECORDING
         self._log("record_start", {"t": t, "clip": name, "first_seq": first})
         if not sizes:
@@ -449,12 +461,19 @@ class Recorder:
             want = PRESS_HEAP_BYTES
             if self._gc_free is not None and want > self._gc_free - GC_MIN_GAIN:
                 want = self._gc_free - GC_MIN_GAIN
+        elif self.preroll_durable_ms is None:
+            want = PRESS_FLOOR_BYTES  # the pre-roll is being written (see start)
         else:
             want = GC_LOW_BYTES
         if gc.mem_free() < want:
             gc.collect()
             self.collections += 1
             self._gc_free = gc.mem_free()  # what a collection leaves free
+            if self.state == BUFFERING and self._gc_free > want:
+                # Between the loop's once-a-second looks (a dock transfer
+                # allocates fast) the GC collects by itself before less than
+                # `want` is free: a press always finds its room.
+                gc.threshold(self._gc_free - want)
             return True
         return False
 

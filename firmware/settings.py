@@ -38,7 +38,10 @@ RANGES = {
     "preroll_s": (0, 120),
     "hold_ms": (1000, 10000),
     "jpeg_quality": (10, 100),
-    "fb_count": (1, 3),
+    # cnadler86's Camera clamps more than 2 to 2 with only a warning
+    # (src/modcamera.c v0.6.0, set_check_fb_count): 3 would be planned for
+    # memory the driver never takes.
+    "fb_count": (1, 2),
 }
 
 
@@ -46,10 +49,11 @@ class SettingsError(ValueError):
     pass
 
 
-def validate(d):
+def validate(d, driver=True):
     """Return DEFAULTS overlaid with d, or raise SettingsError naming the
     first bad field. Unknown fields are refused: a typo must not silently
-    fall back to a default."""
+    fall back to a default. driver=False leaves out what the camera driver
+    can honour (driver_problem), for `bodycam plan` to report it itself."""
     out = dict(DEFAULTS)
     for k in d:
         if k not in DEFAULTS and k not in ("board", "ring_bytes"):
@@ -62,7 +66,8 @@ def validate(d):
         v = out[k]
         lo, hi = RANGES[k]
         if not isinstance(v, int) or isinstance(v, bool) or v < lo or v > hi:
-            raise SettingsError("setting '%s' must be a whole number from %d to %d, not %r" % (k, lo, hi, v))
+            why = " (the camera driver keeps at most 2 frame buffers)" if k == "fb_count" else ""
+            raise SettingsError("setting '%s' must be a whole number from %d to %d%s, not %r" % (k, lo, hi, why, v))
     full = out["preroll_full_s"]
     if full is not None:
         pre = out["preroll_s"]
@@ -70,7 +75,140 @@ def validate(d):
             near = 0 if isinstance(full, int) and full < 0 else pre
             raise SettingsError("setting 'preroll_full_s' must be a whole number from 0 to the pre-roll (%d s), "
                                 "not %r: the nearest allowed is %d" % (pre, full, near))
+    why = driver_problem(out) if driver else None
+    if why:
+        raise SettingsError(why)
     return out
+
+
+# --- what the camera and its driver can do --------------------------------
+#
+# The OV2640 free-runs: it makes frames at its own rate, whatever the loop
+# asks for. esp32-camera programs it (sensors/ov2640.c set_framesize /
+# set_window) in one of three modes by frame size, with JPEG's clock
+# divider 0, so the rate follows XCLK (20 MHz in hal_esp32): up to CIF in
+# the CIF mode, up to SVGA in the SVGA mode, larger ones in the UXGA mode.
+# The datasheet gives 60, 30 and 15 fps for those modes at a 24 MHz clock
+# (OmniVision OV2640 datasheet v1.6, key specifications and Table 1); at
+# 20 MHz that is 50, 25 and 12.5 fps (esp32-camera issue #81: "at 20Mhz
+# it's only possible to get to 50" at CIF; #201: UXGA ~12 fps measured).
+SENSOR_PERIOD_US = {"CIF": 20000, "SVGA": 40000, "UXGA": 80000}
+SENSOR_MODE = {"QQVGA": "CIF", "QCIF": "CIF", "HQVGA": "CIF", "QVGA": "CIF", "CIF": "CIF",
+               "HVGA": "SVGA", "VGA": "SVGA", "SVGA": "SVGA",
+               "XGA": "UXGA", "HD": "UXGA", "SXGA": "UXGA", "UXGA": "UXGA"}
+
+# JPEG bytes a frame may reach in a busy scene, against the typical size:
+# the reference notes give SVGA ~20 KB, up to ~40 KB in busy scenes.
+PEAK_MARGIN = 2.0
+# Size against the sensor's quantization scale (QS, 0-63, lower is finer),
+# relative to QS 10, where the typical sizes above are: measured on the
+# virtual sensor (host/bodycam/sim/scene.py maps QS onto a JPEG scale
+# factor, linear as the register's name, "quantization scale", says), the
+# mean over QQVGA-SVGA (`python bench/quality.py` measures it again; a test
+# keeps this table within 10 % of the sensor). Real OV2640 figures agree
+# where there are any: QQVGA overflows its 3840-byte buffer "always" at
+# QS 10 and "frequently" at QS 16 in busy scenes (esp32-camera issues
+# #468, #663); UXGA at QS 4-5 reaches ~350 KB (#150), ~3.5 x typical.
+QS_SIZE = ((0, 7.5), (1, 2.82), (2, 2.07), (3, 1.73), (4, 1.52), (5, 1.38), (6, 1.26), (8, 1.11),
+           (10, 1.0), (13, 0.89), (16, 0.83), (20, 0.76), (25, 0.71), (30, 0.67), (40, 0.61),
+           (50, 0.58), (63, 0.56))
+# What the driver copies per DMA interrupt in JPEG mode on the ESP32: a
+# 4096-byte half buffer at 4 DMA bytes per camera byte (esp32-camera
+# target/esp32/ll_cam.c ll_cam_dma_sizes, SM_0A00_0B00).
+DMA_CHUNK = 1024
+
+
+def sensor_period_us(framesize):
+    """Time between two frames of the free-running OV2640 (us)."""
+    return SENSOR_PERIOD_US[SENSOR_MODE[framesize]]
+
+
+def sensor_fps(framesize):
+    return 1000000 // sensor_period_us(framesize)
+
+
+def driver_qs(quality):
+    """The OV2640 quantization scale cnadler86's driver sets for our quality
+    (0-100, higher is better): map(q, 0, 100, 63, 0) in C integer
+    arithmetic (src/modcamera.c v0.6.0, get_mapped_jpeg_quality)."""
+    return 63 - 63 * quality // 100
+
+
+def qs_size_factor(qs):
+    """JPEG size at quantization scale qs against QS 10 (QS_SIZE, interpolated)."""
+    a = QS_SIZE[0]
+    for b in QS_SIZE[1:]:
+        if qs <= b[0]:
+            return a[1] + (b[1] - a[1]) * (qs - a[0]) / (b[0] - a[0])
+        a = b
+    return a[1]
+
+
+def fb_bytes(framesize):
+    """The driver's JPEG frame buffer: width*height/5 (esp32-camera
+    driver/cam_hal.c cam_config, CONFIG_CAMERA_JPEG_MODE_FRAME_SIZE_AUTO)."""
+    w, h, _ = FRAMESIZES[framesize]
+    return w * h // 5
+
+
+def frame_fits(framesize, nbytes):
+    """Whether a JPEG of nbytes fits the driver's buffer for framesize."""
+    return chunk_fits(nbytes, fb_bytes(framesize))
+
+
+def chunk_fits(nbytes, fb):
+    """Whether a JPEG of nbytes fits a driver buffer of fb bytes. cam_task
+    copies DMA_CHUNK bytes per interrupt and stops with "FB-OVF" when the
+    next copy would pass the buffer's end (cam_hal.c: fb_size < len +
+    pixels_per_dma), the last, partial one included."""
+    return (nbytes // DMA_CHUNK + 1) * DMA_CHUNK <= fb
+
+
+def peak_frame_bytes(framesize, quality):
+    return int(FRAMESIZES[framesize][2] * qs_size_factor(driver_qs(quality)) * PEAK_MARGIN)
+
+
+def quality_fits(framesize, quality):
+    return frame_fits(framesize, peak_frame_bytes(framesize, quality))
+
+
+def driver_problem(s):
+    """Why the camera driver cannot honour these settings (with the
+    nearest that it can), or None."""
+    fs, fps, q = s["framesize"], s["fps"], s["jpeg_quality"]
+    top = sensor_fps(fs)
+    if fps > top:
+        return ("setting 'fps' %d is faster than the OV2640 makes %s frames (%d fps at XCLK 20 MHz): "
+                "the nearest that works is fps %d" % (fps, fs, top, top))
+    if quality_fits(fs, q):
+        return None
+    best = q
+    while best > RANGES["jpeg_quality"][0] and not quality_fits(fs, best):
+        best -= 1
+    alts = []
+    if quality_fits(fs, best):
+        alts.append("jpeg_quality %d" % best)
+    near = nearest_framesize(fs, q)
+    if near:
+        alts.append("framesize %s" % near)
+    return ("setting 'jpeg_quality' %d at %s overflows the camera driver's %d-byte frame buffer "
+            "(width*height/5; busy scenes reach ~%d bytes at this quality): such frames are dropped "
+            "(FB-OVF) and the camera may not start; the nearest that fits: %s"
+            % (q, fs, fb_bytes(fs), peak_frame_bytes(fs, q), " or ".join(alts) or "none"))
+
+
+def nearest_framesize(fs, quality):
+    """The frame size nearest fs in pixels whose buffer holds busy frames at
+    this quality, or None."""
+    px = FRAMESIZES[fs][0] * FRAMESIZES[fs][1]
+    best = None
+    for name in FRAMESIZES:
+        if name == fs or not quality_fits(name, quality):
+            continue
+        d = abs(FRAMESIZES[name][0] * FRAMESIZES[name][1] - px)
+        if best is None or d < best[0]:
+            best = (d, name)
+    return best[1] if best else None
 
 
 # --- memory plan ---------------------------------------------------------
@@ -211,7 +349,9 @@ def plan(psram_bytes, s):
     return p
 
 
-def _fits(psram_bytes, fs, fps, pre, full, fb):
+def _fits(psram_bytes, fs, fps, pre, full, fb, quality=None):
+    if quality is not None and (not quality_fits(fs, quality) or fps > sensor_fps(fs)):
+        return False  # the driver cannot take it, whatever the memory
     if full is not None and full > pre:
         full = pre
     return staircase(fs, fps, pre, full, ring_budget(psram_bytes, fs, fb))[2]
@@ -240,7 +380,7 @@ def suggestions(psram_bytes, s):
             out["preroll_full_s"] = k
     best = None
     for name in FRAMESIZES:
-        if _fits(psram_bytes, name, fps, pre, full, fb):
+        if _fits(psram_bytes, name, fps, pre, full, fb, s.get("jpeg_quality", DEFAULTS["jpeg_quality"])):
             if best is None or FRAMESIZES[name][0] * FRAMESIZES[name][1] > FRAMESIZES[best][0] * FRAMESIZES[best][1]:
                 best = name
     if best:

@@ -59,3 +59,58 @@ def aws_env_dict(endpoint):
     return {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": "/nonexistent",
             "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent"}
+
+
+class ShortenedRetention(AssertionError):
+    """A PutObjectRetention that AWS would refuse (a date before the one the
+    version has, or COMPLIANCE mode given up); moto accepts it."""
+
+
+class RetentionGuard:
+    """Checks every PutObjectRetention at the request itself, before it is
+    sent: moto 5.2 lets a COMPLIANCE date be shortened, AWS refuses it, so
+    only the request shows that the code asked. Attach it to a client; it
+    keeps every request (`requests`) and raises ShortenedRetention on one
+    that shortens."""
+
+    def __init__(self):
+        self.requests = []
+        self.refused = []
+        self._reader = None
+
+    def attach(self, client):
+        client.meta.events.register("before-parameter-build.s3.PutObjectRetention", self._check)
+        return client
+
+    def _check(self, params, **kw):
+        import datetime
+
+        import boto3
+        if self._reader is None:
+            self._reader = boto3.client("s3")  # its own client: no guard on it
+        where = {"Bucket": params["Bucket"], "Key": params["Key"]}
+        if params.get("VersionId"):
+            where["VersionId"] = params["VersionId"]
+        h = self._reader.head_object(**where)
+        want = params.get("Retention") or {}
+        until = want.get("RetainUntilDate")
+        if isinstance(until, str):
+            until = datetime.datetime.fromisoformat(until.replace("Z", "+00:00"))
+        req = dict(where, mode=want.get("Mode"), until=until, mode_was=h.get("ObjectLockMode"),
+                   until_was=h.get("ObjectLockRetainUntilDate"))
+        self.requests.append(req)
+        shorter = req["until_was"] is not None and (until is None or until < req["until_was"])
+        if shorter or (req["mode_was"] == "COMPLIANCE" and req["mode"] != "COMPLIANCE"):
+            self.refused.append(req)
+            raise ShortenedRetention("PutObjectRetention would shorten the retention of %s: %s" % (params["Key"], req))
+
+
+@pytest.fixture
+def retention_guard(monkeypatch):
+    """A RetentionGuard on every store client the code under test makes
+    (bodycam.evidence.store.client_from_env)."""
+    from bodycam.evidence import store
+    guard = RetentionGuard()
+    make = store.client_from_env
+    monkeypatch.setattr(store, "client_from_env", lambda: guard.attach(make()))
+    return guard

@@ -154,7 +154,7 @@ class Link:
         return 0
     def sleep_ms(self, ms, wake=None):
         pass
-    def sleep_until_us(self, us):
+    def sleep_until_us(self, us, wake=None):
         burn(5)
     def send(self, msg):
         pass
@@ -163,10 +163,12 @@ class Link:
 class Camera:
     def capture(self):
         pass
+    def free_buffer(self):
+        pass
 
 
 class Uart:
-    def write(self, b):
+    def write(self, b, off=0, n=None):
         burn(20)
     def sleep_us(self, us):
         burn(20)
@@ -203,25 +205,25 @@ import json, time, vboard_costs, vboard_bdev
 bt = vboard_costs.BoardTime(1000)    # speed 1
 cpu = vboard_costs.Cpu(bt, 100.0, %r)   # the calibration a VirtualBoard brings
 cpu.firmware(True)
-hal = vboard_costs._bracket(cpu, lambda: None)
+hal = vboard_costs._bracket(cpu, lambda obj: None)
 f = open("flash.img", "w+b")
 f.write(b"\\xff" * 65536)
 part = vboard_bdev.FlashPartition(f, 0, 65536, vboard_bdev.Costs(None, bt, cpu))
 buf = bytearray(128)
-hal()
+hal(None)
 c0 = cpu.charged_us
 for _ in range(50000):               # HAL calls with nothing in between
-    hal()
+    hal(None)
 calls = cpu.charged_us - c0
 c0 = cpu.charged_us
 for i in range(50000):               # block reads, as littlefs makes them
     part.readblocks(i %% 16, buf, 128)
-hal()
+hal(None)
 ops = cpu.charged_us - c0
 t = time.clock()
 while time.clock() - t < 0.020:
     pass                             # 20 ms of the firmware's own CPU (not wall: the host may be loaded): billed
-hal()
+hal(None)
 own = cpu.charged_us - c0 - ops
 print(json.dumps({"calls": calls, "ops": ops, "own": own}))
 """ % cpu.bookkeeping())

@@ -113,6 +113,30 @@ def test_reader_drops_damaged_frames_and_keeps_the_rest():
     assert r.skipped > 0
 
 
+def test_bytes_passed_over_are_counted_as_they_go_and_a_last_magic_byte_waits_for_its_partner():
+    # what the client's "no reply" message reports: how much other traffic, and its last bytes
+    frame = W.frame(W.REPLY, 4, 0, b'{"ok": true}')
+    junk = b"rst:0x1 (POWERON_RESET),boot:0x13\r\n" * 20
+    chunks = [junk, b"", W.MAGIC[:1], b"", frame[1:], frame[:1], b""]  # b"": the port's timeout
+    r = FrameReader(lambda n: chunks.pop(0) if chunks else b"")
+    assert r.next(0) is None and (r.skipped, bytes(r.buf)) == (len(junk), b"")  # all of it passed over at once
+    assert r.next(0) is None and (r.skipped, bytes(r.buf)) == (len(junk), W.MAGIC[:1])  # kept: a frame may follow
+    f = r.next(0)
+    assert (f.type, f.id, f.payload) == (W.REPLY, 4, b'{"ok": true}') and r.skipped == len(junk)
+    assert r.next(0) is None and (r.skipped, bytes(r.buf)) == (len(junk), W.MAGIC[:1])
+    assert bytes(r.last_garbage) == junk[-256:]
+
+
+def test_noise_before_a_frame_still_arriving_is_counted_at_once():
+    # a few bytes of noise, then a header not yet whole: the noise is passed
+    # over (and counted) now, not when the rest of the frame comes
+    frame = W.frame(W.REPLY, 9, 0, b'{"ok": true}')
+    chunks = [b"\x00\xff\r" + frame[:5], b"", frame[5:], b""]
+    r = FrameReader(lambda n: chunks.pop(0) if chunks else b"")
+    assert r.next(0) is None and (r.skipped, bytes(r.buf)) == (3, frame[:5])
+    f = r.next(0)
+    assert (f.id, f.payload, r.skipped) == (9, b'{"ok": true}', 3)
+
 def test_random_noise_yields_no_frames():
     rng = random.Random(1)
     noise = bytes(rng.randrange(256) for _ in range(200000))
@@ -136,3 +160,41 @@ print(json.dumps(out))
     f = all_frames(reader_over(bytes.fromhex(got["frame"])))[0]
     assert json.loads(f.payload) == {"ok": True} and f.offset == 77
     assert struct.unpack_from("<H", bytes.fromhex(got["frame"]), 2 + 2)[0] == len(b'{"ok": true}')
+
+
+# The device's console shares the line (issue 22): esp32-camera prints
+# "cam_hal: FB-OVF" from its own task into UART0, wherever the dock's
+# frame happens to be; ESP-IDF log lines come between frames.
+OVF = b"cam_hal: FB-OVF\r\n"
+FAILED = b"E (123450) MPY_CAMERA: Failed to capture image\r\n"
+
+
+@pytest.mark.parametrize("piece", [None, 7, 300])
+def test_a_console_line_inside_a_frame_is_taken_out_not_resent(piece):
+    rng = random.Random(5)
+    payloads = [bytes(rng.getrandbits(8) for _ in range(n)) for n in (4096, 1024, 64)]
+    frames = [W.frame(W.DATA, 1, i * 5000, p) for i, p in enumerate(payloads)]
+    # one line in the first frame's payload, two in the second (one in its
+    # CRC trailer), an IDF log line between the second and the third
+    a, b = frames[0], frames[1]
+    line = (a[:2000] + OVF + a[2000:] + b[:20] + OVF + b[20:-2] + OVF + b[-2:] + FAILED + frames[2])
+    r = reader_over(line, piece)
+    got = all_frames(r)
+    assert [f.payload for f in got] == payloads
+    assert r.console_lines == 3 and r.skipped == len(FAILED)
+
+
+def test_a_frame_that_really_carries_console_text_is_kept_as_it_is():
+    payload = b"x" * 100 + OVF + b"y" * 100
+    r = reader_over(W.frame(W.DATA, 1, 0, payload))
+    assert [f.payload for f in all_frames(r)] == [payload] and r.console_lines == 0
+
+
+def test_a_damaged_frame_is_still_dropped_when_a_console_line_is_in_it_too():
+    p = bytes(range(256)) * 4
+    f = bytearray(W.frame(W.DATA, 1, 0, p))
+    f[500] ^= 0x40  # a flipped bit as well as the line
+    good = W.frame(W.DATA, 1, 1024, p)
+    r = reader_over(bytes(f[:300]) + OVF + bytes(f[300:]) + good)
+    got = all_frames(r)
+    assert [g.offset for g in got] == [1024] and r.console_lines == 0

@@ -24,7 +24,7 @@ PREROLL_PROMISE_FROM_MS = 1000
 
 
 @pytest.fixture(scope="module")
-def pressed(tmp_path_factory):
+def board_run(tmp_path_factory):
     d = tmp_path_factory.mktemp("press-window")
     with VirtualBoard(state_dir=str(d / "vb"), speed=5, card="typical", cpu="esp32",
                       card_journal=True, sd_bytes=64 << 20) as vb:
@@ -34,12 +34,21 @@ def pressed(tmp_path_factory):
         vb.sleep_board(11500)
         vb.hold(3500)
         name = vb.wait_for_clip(timeout=120)
-        _, side = vb.copy_clip(name, str(d / "final"))
+        avi, side = vb.copy_clip(name, str(d / "final"))
         journal = vb.card_journal
+        vb.sleep_board(1500)  # the board's last cost report (its GC trace)
+        gcs = list(vb.gc_trace)
+        times = vb.sensor.frame_times()
+        period = vb.sensor.config["period_ms"]
     with open(side) as f:
         truth = json.load(f)
     cuts = dict(cuts_after(journal, name, truth["clock"]["press_ticks_ms"], STEPS, str(d)))
-    return truth, cuts
+    return {"truth": truth, "cuts": cuts, "avi": avi, "gc": gcs, "times": times, "period": period}
+
+
+@pytest.fixture(scope="module")
+def pressed(board_run):
+    return board_run["truth"], board_run["cuts"]
 
 
 def test_every_cut_keeps_the_moments_nearest_the_press(pressed):
@@ -82,3 +91,33 @@ def test_the_device_said_when_each_stretch_of_the_preroll_was_safe(pressed):
         kept = timing.press_window(cuts[after[0]], 200)
         near = [t for t in truth["frame_ms"] if -back - 1000 <= t <= kept[0] + 1000]
         assert -kept[0] >= back - 200, (at, back, after[0], kept, near, covered)
+
+
+def test_no_garbage_collection_starts_while_the_preroll_is_written(board_run):
+    # The board's GC trace (vboard_costs.GcTrace: each collection, the
+    # window it ran in, its CPU under the esp32 model) against the press and
+    # the moment the whole pre-roll was on the card: the room was made while
+    # buffering (Recorder.idle, gc.threshold), none in between.
+    truth, gcs = board_run["truth"], board_run["gc"]
+    press = truth["clock"]["press_ticks_ms"]
+    durable = press + truth["writer"]["preroll_durable_ms"]
+    assert gcs, "the trace saw no collection at all (it sees the boot's)"
+    during = [e for e in gcs if e[0] - e[1] < durable and e[0] > press]
+    assert not during, (press, durable, during)
+
+
+def test_frames_are_stamped_within_a_sensor_period_of_when_they_were_taken(board_run):
+    # as tests/test_frame_times.py (the slow card), here on the typical card under the esp32 CPU
+    import hashlib
+
+    from bodycam.evidence.avi_reader import read_avi
+    truth, period = board_run["truth"], board_run["period"]
+    rep = read_avi(board_run["avi"])
+    with open(board_run["avi"], "rb") as f:
+        data = f.read()
+    by_sha = {t["sha256"]: t for t in board_run["times"]}
+    press = truth["clock"]["press_ticks_ms"]
+    off = [press + ms - by_sha[hashlib.sha256(data[o:o + n]).hexdigest()]["exposed_ms"]
+           for (o, n), ms in zip(rep.frames, truth["frame_ms"])]
+    assert len(off) == truth["frames"]
+    assert max(abs(d) for d in off) <= period + 20, sorted(off)[-5:]

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from bodycam.offload import pull_all
-from bodycam.offload.client import DockClient, LinkLost
+from bodycam.offload.client import DockClient, DockError, LinkLost, docked
 from rig.offload import rig_maker
 
 
@@ -112,6 +112,8 @@ def test_board_reset_mid_transfer_is_survived(rig, tmp_path, baud):
     assert device_files(r) == {}
     if baud == 921600:
         assert any("link lost" in n for n in notes) and s["baud"] == 921600
+    else:  # the client asks again from where it was, no reconnect
+        assert s["link"]["restarts"] == 1 and not any("link lost" in n for n in notes), (s["link"], notes)
 
 
 def test_a_board_at_the_repl_gets_a_clear_message(rig, tmp_path):
@@ -125,3 +127,32 @@ def test_a_board_at_the_repl_gets_a_clear_message(rig, tmp_path):
     c = DockClient(port)
     with pytest.raises(LinkLost, match="MicroPython prompt: the firmware is not running"):
         c.connect(total=2.0)
+
+
+def test_docked_closes_the_port_also_when_the_work_fails(rig):
+    r = rig(clips=[])
+    url = r.serve_tcp()
+    with pytest.raises(RuntimeError):
+        with docked(url) as c:
+            port = c.port
+            assert c.info_cache and port.is_open
+            raise RuntimeError("the caller's work failed")
+    assert not port.is_open
+    with docked(url) as c:  # the rig takes one client at a time: the next one gets in
+        assert c.info_cache
+
+
+
+def test_a_read_of_another_size_than_the_files_is_refused_by_the_dock(rig):
+    # The size asked is the listing's: a file that grew or shrank since is
+    # refused before a byte is sent (the stand-ins in test_pull_rules and
+    # test_station_rules copy this answer), so the client's own
+    # "longer than listed" check is only a second line.
+    r = rig(clips=[1])
+    c = DockClient(r.open_port())
+    c.connect()
+    f = [e for e in c.list() if e["name"].endswith(".AVI")][0]
+    got = []
+    with pytest.raises(DockError, match="has %d bytes, not %d: list again" % (f["size"], f["size"] - 10)):
+        c.read_file(f["name"], f["size"] - 10, 0, got.append)
+    assert got == []

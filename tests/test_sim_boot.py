@@ -86,7 +86,7 @@ def test_a_valid_flashed_image_boots_with_micropython_standing_in(tmp_path):
 def test_config_json_sets_the_heap_like_the_boards_memory(tmp_path):
     with VirtualBoard(state_dir=str(tmp_path / "s"), settings={"framesize": "QVGA", "fb_count": 1}) as vb:
         vb.wait_recording_ready()
-        assert vb.sensor.config[0] == "QVGA"
+        assert vb.sensor.config["framesize"] == "QVGA" and vb.sensor.config["fb_count"] == 1
         assert json.loads(vb.read_flash_file("config.json"))["framesize"] == "QVGA"
         heap = [m for _, m in vb.events if m.startswith("boot ")][-1]
         # PSRAM less the driver's one QVGA buffer, plus the virtual camera's own buffer on the heap

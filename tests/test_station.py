@@ -4,6 +4,7 @@ into a folder and a real S3 API server (moto's server mode) with Object
 Lock; the store going down, a camera unplugged mid-pull, two cameras
 claiming one device id, a camera with no device key."""
 import contextlib
+import datetime
 import os
 import json
 import threading
@@ -15,7 +16,8 @@ from bodycam.cli import main
 from bodycam.station import Station
 from bodycam.station.report import JsonLines, table_lines
 from bodycam.evidence.store import EvidenceStore
-from s3server import aws_env, free_port, new_bucket, s3, s3_endpoint, start_server  # noqa: F401
+from bodycam.evidence.storelog import StoreLog
+from s3server import aws_env, free_port, new_bucket, retention_guard, s3, s3_endpoint, start_server  # noqa: F401
 from stationkit import clip_bytes, on_card, provisioned_board, record
 
 pytestmark = pytest.mark.slow
@@ -95,6 +97,54 @@ def test_once_drains_two_cameras_into_the_locked_store_then_deletes(tmp_path, ke
     assert main(["verify", "s3://%s/desk1" % bucket]) == 0
     text = capsys.readouterr().out
     assert "== s3://%s/desk1/bc-b" % bucket in text and text.count("verdict: VERIFIED") == 2
+
+
+def days_left(s3, bucket, key):
+    h = s3.head_object(Bucket=bucket, Key=key)
+    assert h["ObjectLockMode"] == "COMPLIANCE"
+    return (h["ObjectLockRetainUntilDate"] - datetime.datetime.now(datetime.timezone.utc)).total_seconds() / 86400
+
+
+def test_a_clip_stored_for_1_day_leaves_the_camera_only_once_the_store_keeps_it_31_then_it_is_held(
+        tmp_path, keyring, s3, capsys, retention_guard):
+    bucket = new_bucket(s3)
+    with provisioned_board(str(tmp_path / "board"), "bc-ext", keyring) as vb:
+        name = record(vb, 1000)
+        keys = {ext: "desk1/bc-ext/%s%s" % (name, ext) for ext in (".AVI", ".JSON")}
+        run = ["station", "--out", str(tmp_path / "out"), "--store", "s3://%s/desk1" % bucket, "--port", vb.port_url,
+               "--once"]
+        # An earlier run at this desk kept everything for 1 day and deleted nothing.
+        assert main(run + ["--retain-days", "1"]) == 0
+        capsys.readouterr()
+        assert {name + ".AVI", name + ".JSON"} <= on_card(vb)
+        assert all(days_left(s3, bucket, k) < 1.01 for k in keys.values())
+        # Now the desk keeps evidence 31 days, and deletes.
+        assert main(run + ["--retain-days", "31", "--delete"]) == 0
+        lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+        assert on_card(vb) == {"AUDIT.LOG"}
+        assert all(30.9 < days_left(s3, bucket, k) <= 31 for k in keys.values())
+        # Each file left the camera only after the store confirmed it with the 31 days.
+        at = {(e["event"], e.get("file") or e.get("message", "").split(":")[0]): i for i, e in enumerate(lines)
+              if e["event"] == "stored" or "deleted from the device" in e.get("message", "")}
+        now = datetime.datetime.now(datetime.timezone.utc)
+        for ext in keys:
+            stored = lines[at[("stored", name + ext)]]
+            assert datetime.datetime.fromisoformat(stored["retain_until"]) - now > datetime.timedelta(days=30.9)
+            assert at[("stored", name + ext)] < at[("say", name + ext)]
+        # lengthened, each once, never shortened (the guard refuses a shorter date at the request)
+        extended = [r for r in retention_guard.requests if r["Key"] in keys.values()]
+        assert sorted(r["Key"] for r in extended) == sorted(keys.values()) and retention_guard.refused == []
+        assert all(r["until"] > r["until_was"] for r in extended)
+        # and the store's audit log says so, first
+        log = StoreLog(EvidenceStore("s3://%s/desk1" % bucket), "bc-ext").entries()
+        assert {e["key"]: e["retain_days"] for e in log if e["event"] == "extend-retention"
+                and e["key"] in keys.values()} == {k: 31 for k in keys.values()}
+    # The clip is wanted in a complaint: held, and listed by verify, which still says VERIFIED.
+    assert main(["hold", "s3://%s/desk1/bc-ext/%s" % (bucket, name), "--reason", "complaint 2026-114"]) == 0
+    assert main(["verify", "s3://%s/desk1/bc-ext" % bucket]) == 0
+    text = capsys.readouterr().out
+    assert "held: %s (%s.AVI and %s.JSON on legal hold): #%d by" % (name, name, name, len(log)) in text
+    assert "complaint 2026-114" in text and text.rstrip().splitlines()[-1].startswith("verdict: VERIFIED")
 
 
 def test_store_down_keeps_clips_on_camera_and_in_dir_other_slot_goes_on_then_retries(tmp_path, keyring,

@@ -67,7 +67,7 @@ def add_settings_arguments(p):
     g.add_argument("--framesize", choices=list(s.FRAMESIZES), help="camera frame size (default %s)" % s.DEFAULTS["framesize"])
     g.add_argument("--hold-ms", dest="hold_ms", type=int, help="button hold that stops a recording, ms (default %d)" % s.DEFAULTS["hold_ms"])
     g.add_argument("--jpeg-quality", dest="jpeg_quality", type=int, help="JPEG quality 10-100, higher is better (default %d)" % s.DEFAULTS["jpeg_quality"])
-    g.add_argument("--fb-count", dest="fb_count", type=int, help="camera frame buffers 1-3 (default %d)" % s.DEFAULTS["fb_count"])
+    g.add_argument("--fb-count", dest="fb_count", type=int, help="camera frame buffers 1-2 (cnadler86's driver keeps at most 2; default %d)" % s.DEFAULTS["fb_count"])
 
 
 def _seconds_or_off(v):

@@ -31,6 +31,34 @@ def add_arguments(p):
                    help="longest allowed delay from the press to the first live frame (default: not checked)")
 
 
+def storage_note(rep):
+    """For a clip from a board that keeps clips in its internal flash: the
+    frame rate that flash sustains at the clip's settings, and whether the
+    rate set was beyond it (bodycam.sim.costs.FLASH_FPS, measured):
+    (note, fps), or (None, None) for other boards."""
+    side = None
+    if (rep.get("files") or {}).get("sidecar"):
+        side, _ = timing.load_sidecar(rep["files"]["sidecar"])
+    if not side or not side.get("board"):
+        return None, None
+    from bodycam.boards import load_board
+    from bodycam.sim.costs import FLASH_FPS, FLASH_FPS_QUALITY, flash_sustained_fps
+    try:
+        board = load_board(side["board"])
+    except ValueError:
+        return None, None
+    st = side.get("settings") or {}
+    fs = st.get("framesize")
+    if board["storage"]["kind"] != "flash" or fs not in FLASH_FPS:
+        return None, None
+    fps = flash_sustained_fps(fs, st.get("jpeg_quality", FLASH_FPS_QUALITY))
+    s = ("%s keeps clips in its internal flash, which sustains ~%d fps at %s (each 4 KB written stops the "
+         "chip ~56 ms; bodycam plan --board %s)" % (board["name"], fps, fs, board["id"]))
+    if st.get("fps") and st["fps"] > fps:
+        s += ": the %d fps set is beyond it, so frames were dropped" % st["fps"]
+    return s, fps
+
+
 def run(args):
     for name in ("preroll", "fps", "max_gap", "max_delay"):
         v = getattr(args, name)
@@ -43,6 +71,10 @@ def run(args):
         timing_plot.require()  # say what to install before doing any work
     rep = timing.check_clip(args.clip, preroll_s=args.preroll, fps=args.fps, max_gap_ms=args.max_gap,
                             max_delay_ms=args.max_delay)
+    note, fps = storage_note(rep)
+    if note:
+        rep.setdefault("notes", []).append(note)
+        rep["storage_sustained_fps"] = fps
     if args.plot:
         fm = []
         if rep["files"]["sidecar"]:

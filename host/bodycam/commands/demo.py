@@ -72,7 +72,7 @@ def _record(args, state_dir, key_note, s, say, t_start):
         say("  serial port %s (esptool and mpremote can open it while this runs)" % vb.port_url)
         say("  " + key_note)
         vb.wait_recording_ready(timeout=60)
-        fs, fps, _ = vb.sensor.config
+        fs, fps = vb.sensor.config["framesize"], st["fps"]
         wait_ms = (preroll_s + 3) * 1000 - (vb.board_ms() - vb.sensor.first_ms)
         say("1. Buffering: camera at %s, %d fps; letting the %d s pre-roll fill (%.0f s of board time)..."
             % (fs, fps, preroll_s, max(0, wait_ms) / 1000.0))

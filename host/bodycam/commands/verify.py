@@ -24,7 +24,7 @@ def add_arguments(p):
 def run(args):
     ks = load_keys(args)
     if args.dir.startswith("s3://"):  # the evidence store (bodycam.evidence.store): same report, same exit codes
-        from bodycam.evidence.store import verify_url
+        from bodycam.evidence.storeverify import verify_url
         return verify_url(args.dir, ks, args.json)
     rep = verify.verify_dir(args.dir, ks)
     if args.json:

@@ -31,6 +31,7 @@ from bodycam.evidence.hashing import sha256_file
 PART_BYTES = 8 * 1024 * 1024  # S3 parts are 5 MiB..5 GiB (except the last)
 MULTIPART_AT = 16 * 1024 * 1024  # files this big or bigger go up in parts
 AUDIT_NAME = "AUDIT.LOG"
+STORE_LOG_NAME = "STORE.LOG"  # the store's own audit log (bodycam.evidence.storelog)
 EVIDENCE_SUFFIXES = (".AVI", ".JSON")
 
 
@@ -143,6 +144,15 @@ class EvidenceStore:
         except (BotoCoreError, ClientError) as e:
             raise StoreError("%s on %s: %s" % (what, self.url, e)) from e
 
+    def _pages(self, what, operation, **kw):
+        """Every page of a listing, through botocore's paginator; store-side
+        trouble becomes StoreError."""
+        from botocore.exceptions import BotoCoreError, ClientError
+        try:
+            yield from self.s3.get_paginator(operation).paginate(**kw)
+        except (BotoCoreError, ClientError) as e:
+            raise StoreError("%s on %s: %s" % (what, self.url, e)) from e
+
     # --- the bucket -----------------------------------------------------------
     def check(self):
         """Refuse a bucket that cannot hold evidence as asked (StoreRefused),
@@ -164,24 +174,31 @@ class EvidenceStore:
                 "turn it on (aws s3api put-bucket-versioning --bucket %s --versioning-configuration "
                 "Status=Enabled) or, better, use a bucket created with Object Lock" % (self.bucket, self.bucket))
         if self.retain_days is not None:
-            try:
-                cfg = self.s3.get_object_lock_configuration(Bucket=self.bucket)
-                enabled = cfg.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled"
-            except ClientError as e:
-                if _transient(e):
-                    raise StoreError("the store at %s does not answer: %s" % (self.url, e)) from e
-                if _code(e) not in ("ObjectLockConfigurationNotFoundError", "NoSuchObjectLockConfiguration"):
-                    raise StoreRefused("cannot read the Object Lock setting of bucket %r: %s" % (self.bucket, e))
-                enabled = False
-            except BotoCoreError as e:
-                raise StoreError("the store at %s cannot be reached: %s" % (self.url, e)) from e
-            if not enabled:
-                raise StoreRefused(
-                    "bucket %r has no Object Lock, so --retain-days %d cannot be enforced: create a bucket "
-                    "with Object Lock enabled (aws s3api create-bucket --bucket NAME "
-                    "--object-lock-enabled-for-bucket; MinIO: mc mb --with-lock ALIAS/NAME) and use that; "
-                    "nothing was uploaded" % (self.bucket, self.retain_days))
+            self.require_object_lock("--retain-days %d cannot be enforced" % self.retain_days,
+                                     "nothing was uploaded")
         self.checked = True
+
+    def require_object_lock(self, what, after="nothing was changed"):
+        """Raise StoreRefused unless the bucket has Object Lock on (`what`
+        says what would not hold without it), StoreError when the store
+        cannot be asked."""
+        from botocore.exceptions import BotoCoreError, ClientError
+        try:
+            cfg = self.s3.get_object_lock_configuration(Bucket=self.bucket)
+            enabled = cfg.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled"
+        except ClientError as e:
+            if _transient(e):
+                raise StoreError("the store at %s does not answer: %s" % (self.url, e)) from e
+            if _code(e) not in ("ObjectLockConfigurationNotFoundError", "NoSuchObjectLockConfiguration"):
+                raise StoreRefused("cannot read the Object Lock setting of bucket %r: %s" % (self.bucket, e))
+            enabled = False
+        except BotoCoreError as e:
+            raise StoreError("the store at %s cannot be reached: %s" % (self.url, e)) from e
+        if not enabled:
+            raise StoreRefused(
+                "bucket %r has no Object Lock, so %s: create a bucket with Object Lock enabled "
+                "(aws s3api create-bucket --bucket NAME --object-lock-enabled-for-bucket; MinIO: "
+                "mc mb --with-lock ALIAS/NAME) and use that; %s" % (self.bucket, what, after))
 
     # --- keys ---------------------------------------------------------------------
     def key(self, device, name):
@@ -277,7 +294,7 @@ class EvidenceStore:
                                     "the verified copy stays in the folder and on the camera"
                                     % (key, h.get("ChecksumSHA256"), h.get("ContentLength")))
             if self._problems(h, path, sha256_hex, size):
-                self._set_retention(key, h.get("VersionId"))  # uploaded before, lock not set yet
+                self._extend(device, key, h)  # stored before, under a shorter lock or none
             return self.confirm(device, name, path, sha256_hex, h.get("VersionId"))
         version = self._upload(key, path, size, progress)
         return self.confirm(device, name, path, sha256_hex, version)
@@ -293,7 +310,7 @@ class EvidenceStore:
         h = self.head(key)
         if h is not None and self._checksum_matches(h, path, sha256_hex, size):
             if self._problems(h, path, sha256_hex, size):
-                self._set_retention(key, h.get("VersionId"))
+                self._extend(device, key, h)
             return self.confirm(device, name, path, sha256_hex, h.get("VersionId"))
         version = self._upload(key, path, size, None)
         return self.confirm(device, name, path, sha256_hex, version)
@@ -310,10 +327,25 @@ class EvidenceStore:
             return r.get("VersionId")
         return self._multipart(key, path, size, until, progress)
 
-    def _set_retention(self, key, version):
-        until = self._retain_until()
-        if until is None:
+    def _extend(self, device, key, h):
+        """Lengthen the retention of the stored version `h` to --retain-days
+        from now, in COMPLIANCE mode, never to a date before the one it has
+        (AWS refuses that in COMPLIANCE mode; some stores, moto among them,
+        do not). The store's audit log records it first, so no extension
+        goes unrecorded."""
+        want = self._retain_until()
+        if want is None:
             return
+        have = h.get("ObjectLockRetainUntilDate")
+        until = max(want, have) if have is not None else want
+        from bodycam.evidence.storelog import StoreLog
+        StoreLog(self, device).append(
+            "extend-retention", until=until, key=key, version=h.get("VersionId"),
+            mode_was=h.get("ObjectLockMode"), until_was=have.isoformat() if have is not None else None,
+            retain_until=until.isoformat(), retain_days=self.retain_days)
+        self._set_retention(key, h.get("VersionId"), until)
+
+    def _set_retention(self, key, version, until):
         kw = {"Bucket": self.bucket, "Key": key,
               "Retention": {"Mode": "COMPLIANCE", "RetainUntilDate": until}, "ChecksumAlgorithm": "SHA256"}
         if version:
@@ -352,7 +384,7 @@ class EvidenceStore:
         # set it on the version just made; confirm() checks it either way.
         h = self.head(key, version)
         if until is not None and (h is None or h.get("ObjectLockMode") != "COMPLIANCE"):
-            self._set_retention(key, version)
+            self._set_retention(key, version, until)
         return version
 
     def _resumable(self, key):
@@ -366,101 +398,37 @@ class EvidenceStore:
             return None, {}
         upload = ups[-1]["UploadId"]
         parts = {}
-        marker = 0
-        while True:
-            r = self._call("ListParts %s" % key, self.s3.list_parts, Bucket=self.bucket, Key=key,
-                           UploadId=upload, PartNumberMarker=marker)
-            for p in r.get("Parts", []):
+        for page in self._pages("ListParts %s" % key, "list_parts", Bucket=self.bucket, Key=key, UploadId=upload):
+            for p in page.get("Parts", []):
                 parts[p["PartNumber"]] = p
-            if not r.get("IsTruncated"):
-                return upload, parts
-            marker = r.get("NextPartNumberMarker")
+        return upload, parts
 
     # --- reading back (bodycam verify s3://...) ------------------------------------------
     def list_devices(self):
         """Device ids under the prefix (its 'folders')."""
         base = self.prefix + "/" if self.prefix else ""
-        out = []
-        token = None
-        while True:
-            kw = {"Bucket": self.bucket, "Prefix": base, "Delimiter": "/"}
-            if token:
-                kw["ContinuationToken"] = token
-            r = self._call("ListObjectsV2", self.s3.list_objects_v2, **kw)
-            out += [p["Prefix"][len(base):].rstrip("/") for p in r.get("CommonPrefixes", [])]
-            if not r.get("IsTruncated"):
-                return out
-            token = r["NextContinuationToken"]
+        return [p["Prefix"][len(base):].rstrip("/")
+                for page in self._pages("ListObjectsV2", "list_objects_v2", Bucket=self.bucket, Prefix=base,
+                                        Delimiter="/")
+                for p in page.get("CommonPrefixes", [])]
 
     def list_names(self, device=None):
         """{name: size} of the objects directly under PREFIX[/DEVICE]/."""
         base = "/".join(p for p in (self.prefix, device) if p)
         base = base + "/" if base else ""
-        out = {}
-        token = None
-        while True:
-            kw = {"Bucket": self.bucket, "Prefix": base, "Delimiter": "/"}
-            if token:
-                kw["ContinuationToken"] = token
-            r = self._call("ListObjectsV2", self.s3.list_objects_v2, **kw)
-            for o in r.get("Contents", []):
-                out[o["Key"][len(base):]] = o["Size"]
-            if not r.get("IsTruncated"):
-                return out
-            token = r["NextContinuationToken"]
+        return {o["Key"][len(base):]: o["Size"]
+                for page in self._pages("ListObjectsV2", "list_objects_v2", Bucket=self.bucket, Prefix=base,
+                                        Delimiter="/")
+                for o in page.get("Contents", [])}
 
-    def download_dir(self, device, dest):
+    def download_dir(self, device, dest, skip=()):
         """Copy the newest version of each object under PREFIX[/DEVICE]/
-        into dest (a folder `bodycam verify` can read); returns dest."""
+        (but the names in `skip`) into dest (a folder `bodycam verify` can
+        read); returns dest."""
         base = "/".join(p for p in (self.prefix, device) if p)
         os.makedirs(dest, exist_ok=True)
-        for name in sorted(self.list_names(device)):
+        for name in sorted(set(self.list_names(device)) - set(skip)):
             key = base + "/" + name if base else name
             self._call("GetObject %s" % key, self.s3.download_file, Bucket=self.bucket, Key=key,
                        Filename=os.path.join(dest, name))
         return dest
-
-
-# --- bodycam verify s3://BUCKET/PREFIX[/DEVICE] ------------------------------------------
-
-def _is_device_folder(names):
-    return any(n == AUDIT_NAME or n.upper().endswith(EVIDENCE_SUFFIXES) for n in names)
-
-
-def fetch_for_verify(url, dest):
-    """Copy what the store holds under url into dest for `bodycam verify`:
-    [(label, folder)], one per device (url may name one device, or a
-    prefix holding several)."""
-    st = EvidenceStore(url)
-    if _is_device_folder(st.list_names()):
-        return [(url.rstrip("/"), st.download_dir(None, dest))]
-    devices = st.list_devices()
-    if not devices:
-        raise FileNotFoundError("nothing under %s: no clips, no audit log, no device folders" % url)
-    return [("%s/%s" % (url.rstrip("/"), d), st.download_dir(d, os.path.join(dest, d))) for d in devices]
-
-
-def verify_url(url, keyset, as_json=False, out=print):
-    """`bodycam verify` on the store: the same report per device as for a
-    folder; exit status 0 only when every device's verdict is VERIFIED."""
-    import json
-    import tempfile
-
-    from bodycam.evidence import verify
-    with tempfile.TemporaryDirectory(prefix="bodycam-verify-") as tmp:
-        reports = []
-        for label, folder in fetch_for_verify(url, tmp):
-            rep = verify.verify_dir(folder, keyset)
-            rep.dir = label
-            reports.append((label, rep))
-    if as_json:
-        if len(reports) == 1:
-            out(json.dumps(reports[0][1].as_dict(), indent=2, sort_keys=True))
-        else:
-            out(json.dumps({label: rep.as_dict() for label, rep in reports}, indent=2, sort_keys=True))
-    else:
-        for label, rep in reports:
-            if len(reports) > 1:
-                out("== %s" % label)
-            out(verify.describe(rep))
-    return 0 if all(rep.verdict == "VERIFIED" for _, rep in reports) else 1

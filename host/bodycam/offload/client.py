@@ -244,7 +244,7 @@ class DockClient:
             except PortGone:
                 raise
             except LinkLost:
-                continue
+                pass  # not at this speed: the next one
         else:
             raise LinkLost("lost the bodycam dock on %s (tried %s baud)" % (
                 self.name, " and ".join(str(b) for b in tried)))

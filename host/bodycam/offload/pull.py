@@ -108,6 +108,7 @@ class Puller:
             self.summary["seconds"] = time.monotonic() - t0
             # resends and how the frame size adapted to the line (client.py)
             self.summary["link"] = {k: v for k, v in self.c.stats.items() if k != "chunk_history"}
+            self.summary["link"]["console_lines"] = self.c.reader.console_lines  # device log lines taken out of frames
         finally:
             if self.progress is not None:
                 self.progress.clear()

@@ -51,7 +51,8 @@ def folder_sources(path):
 def store_sources(url, tmp):
     """Copy what the store holds under url into tmp (one folder per device)
     and read every object's lock. Returns [CameraSource]."""
-    from bodycam.evidence.store import EvidenceStore, fetch_for_verify, parse_url
+    from bodycam.evidence.store import EvidenceStore, parse_url
+    from bodycam.evidence.storeverify import fetch_for_verify
     st = EvidenceStore(url)
     out = []
     for label, folder in fetch_for_verify(url, tmp):

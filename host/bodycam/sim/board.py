@@ -132,6 +132,7 @@ class VirtualBoard:
         self.loader = None
         self.last_validation = None
         self.card_journal = None
+        self.gc_trace = []  # [board ms seen, ms window, bytes freed, bytes free]: this boot's collections
         try:
             self.store.ensure(settings)
             if card_journal:
@@ -153,7 +154,7 @@ class VirtualBoard:
             self.uart = BoardUart(baud, rx_buffer, log=self.log)
             self.uart.on_rom_leave = self._rom_leave
             self.control = Control(self._hello, self._message)
-            self.sensor = Sensor(self.clock, log=self.log)
+            self.sensor = Sensor(self.clock, log=self.log, console=self.uart.say)
             self._servers = [UnixServer(os.path.join(self._sock_dir, "ctl"), self.control.serve, "ctl"),
                              UnixServer(os.path.join(self._sock_dir, "cam"), self.sensor.serve, "cam")]
             self.server = PortServer(self, host, port, log=self.log)
@@ -350,6 +351,7 @@ class VirtualBoard:
                           b"runs in its place\r\n" % msg.encode())
         heap = self._heap_bytes()
         self.sensor.reset_stats()
+        self.gc_trace = []
         env = dict(os.environ, MICROPYPATH="chip:rom:.frozen", BODYCAM_VBOARD=self._sock_dir)
         cmd = [upy.micropython_exe(), "-X", upy.heap_arg(heap), "-i", "chip/vboard_boot.py"]
         self._mode = mode
@@ -473,6 +475,7 @@ class VirtualBoard:
             except (ValueError, KeyError) as e:
                 self.log("the firmware's UART change failed: %s" % e)
         elif op == "costs":
+            self.gc_trace.extend(m.pop("gc", ()))  # collections since the last report (vboard_costs.GcTrace)
             self.costs = m  # what the board has been charged so far (vboard_costs.Report)
         elif op == "reset":
             threading.Thread(target=self._soft_cpu_reset, daemon=True).start()
@@ -542,13 +545,18 @@ class VirtualBoard:
         self.hold(150)
 
     # --- the camera -----------------------------------------------------------------------
-    def camera_faults(self, every=0, stall_ms=None):
+    def camera_faults(self, every=0, stall_ms=None, oversize_every=None):
         """Make every Nth capture fail as on the ESP32 (0: none): the driver
         waits stall_ms (default its 4000 ms timeout) and capture() returns
-        None. Counted in sensor.failures; kept across reboots."""
+        None. Counted in sensor.failures; kept across reboots.
+        oversize_every=N: every Nth sensor frame is too large for the
+        driver's buffer (a busy scene): dropped with "cam_hal: FB-OVF" on
+        UART0 (sensor.overflows, sensor.said); None leaves it as it is."""
         from bodycam.sim.sensor import FB_GET_TIMEOUT_MS
         try:
             self.sensor.fail(every, FB_GET_TIMEOUT_MS if stall_ms is None else stall_ms)
+            if oversize_every is not None:
+                self.sensor.oversize(oversize_every)
         except ValueError as e:
             raise SimError("camera faults: %s" % e)
         self.log("camera: %s" % ("1 capture in %d fails" % every if every else "captures no longer fail"))
@@ -561,10 +569,12 @@ class VirtualBoard:
         self.clock.sleep(ms)
 
     def wait_recording_ready(self, timeout=30):
-        """Until the firmware's capture loop runs (it has captured frames)."""
+        """Until the firmware's capture loop runs (it has captured frames:
+        the camera's constructor and the ring's size probe take one each
+        before the loop, and recovery, begin)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.state == "running" and self.sensor.frames >= 2:
+            if self.state == "running" and self.sensor.frames >= 4:
                 return
             time.sleep(0.02)
         raise SimError("the virtual board's firmware did not start capturing within %d s (state %s); "

@@ -76,6 +76,37 @@ def effective_write_Bps(p):
     return int(1000000 / per_byte_us)
 
 
+# What a flash board really sustains: the highest whole frame rate whose
+# clip passes `bodycam check` (mean >= 95 %, no 1 s window short by more
+# than 2 frames, no gap over 3 intervals), recorded on the virtual M5Stack
+# Timer Camera (real littlefs through VfsLfs2 on the flash model above,
+# esp32 CPU, quality 85, 2 s pre-roll then 8 s live; bench/flash_fps.py).
+# Far below the chip's raw 73 KB/s: littlefs is copy-on-write, so each
+# append after a sync copies the file's last block (another erase), and
+# while the flash is written or erased the caches are off and both cores
+# wait (ESP-IDF "Concurrency Constraints for flash on SPI1": all non-IRAM
+# code and interrupts stop; the camera's task is parked, camdriver.py).
+# Measured (ok / fails): QVGA 2 / 3 (3 passed once, then gave 2.70 fps on
+# a loaded machine: not promised), HQVGA 3 once / 4, CIF 2 / 3, HVGA 1 / 2,
+# VGA 1 / 2, SVGA 1 / 2, XGA 1, HD fails at 1 (0.91 fps). HQVGA, QQVGA and
+# QCIF (frames no bigger than QVGA's) are taken as QVGA.
+FLASH_FPS = {"QQVGA": 2, "QCIF": 2, "HQVGA": 2, "QVGA": 2, "CIF": 2, "HVGA": 1, "VGA": 1, "SVGA": 1,
+             "XGA": 1, "HD": 0, "SXGA": 0, "UXGA": 0}
+FLASH_FPS_QUALITY = 85
+
+
+def flash_sustained_fps(framesize, quality=FLASH_FPS_QUALITY):
+    """Whole frames per second a flash-storage board keeps recording at
+    (FLASH_FPS). A finer quality makes bigger frames: fewer fps, in
+    proportion to the size (settings.qs_size_factor); a coarser one is not
+    credited with more than was measured."""
+    from bodycam.resources import shared
+    s = shared("settings")
+    fps = FLASH_FPS[framesize]
+    grow = s.qs_size_factor(s.driver_qs(quality)) / s.qs_size_factor(s.driver_qs(FLASH_FPS_QUALITY))
+    return int(fps / grow) if grow > 1 else fps
+
+
 def flash_write_Bps(f=FLASH):
     """Sustained write rate to the SPI flash: each 4 KiB erased, then
     programmed a page at a time (littlefs writes whole blocks on average)."""
@@ -98,10 +129,11 @@ SUSTAIN_SHARE = 0.8
 PREROLL_SHARE = 0.97
 
 
-def storage_plan(board, p, card):
+def storage_plan(board, p, card, quality=FLASH_FPS_QUALITY):
     """Does the storage keep up with plan `p` (settings.plan), and how soon
     is the pre-roll on it after a press? `card` is a profile name (SD
-    boards; flash boards use the flash chip's numbers)."""
+    boards; flash boards use the flash chip's numbers and the frame rate
+    they were measured to sustain, FLASH_FPS)."""
     frame = p["typical_frame_bytes"]
     need = frame * p["fps"] * FILE_OVERHEAD
     pre = frame * p["fps"] * p["preroll_s"]
@@ -117,6 +149,9 @@ def storage_plan(board, p, card):
         return out
     out["sustains"] = need <= SUSTAIN_SHARE * rate
     out["load"] = round(need / rate, 3)
+    if board["storage"]["kind"] == "flash":
+        out["sustained_fps"] = flash_sustained_fps(p["framesize"], quality)
+        out["sustains"] = out["sustains"] and p["fps"] <= out["sustained_fps"]
     out["preroll_to_card_s"] = round(pre * FILE_OVERHEAD / (PREROLL_SHARE * rate), 2)
     out["preroll_target_s"] = round(pre / float(rate) + 0.5, 2)
     # until the writer has caught up with live frames too (the ring holds them meanwhile)

@@ -1,9 +1,13 @@
 """What the virtual camera sees: a street the camera pans along, with a
 walker crossing and a crowd that thickens and thins, the frame number and
 capture time drawn in. Frames are real JPEGs (Pillow), sized like an
-OV2640's at the same frame size and quality: Pillow's quality is calibrated
-so the mean frame matches the typical size in firmware/settings.py at the
-default quality, and scales from there as Pillow's own sizes do."""
+OV2640's at the same frame size and quality. The driver turns our quality
+(0-100) into the sensor's quantization scale QS (63-0, cnadler86's map:
+settings.driver_qs); the typical sizes in firmware/settings.py are at QS 10
+(our default, 85). Pillow's quality is calibrated so the mean frame matches
+that size at QS 10, and QS scales the quantization tables from there
+linearly, as libjpeg's scale factor does (the register is the OV2640's
+"quantization scale"): QS 5 is half of QS 10's quantizer, QS 20 double."""
 import io
 import math
 import random
@@ -25,10 +29,11 @@ class Scene:
         self.framesize = framesize
         self.w, self.h, self.typical = s.FRAMESIZES[framesize]
         self.quality = quality
+        self.qs = s.driver_qs(quality)
         self.rng = random.Random(seed)
         self.pano = _panorama(self.w, self.h, seed)
         self.font = ImageFont.load_default(size=max(10, self.h // 18))
-        self.pil_quality = self._calibrate(quality, s.DEFAULTS["jpeg_quality"])
+        self.pil_quality = pil_quality_for_qs(self._calibrate(), self.qs)
 
     def draw(self, k, t_ms):
         w, h = self.w, self.h
@@ -56,22 +61,37 @@ class Scene:
     def render(self, k, t_ms):
         return _jpeg(self.draw(k, t_ms), self.pil_quality)
 
+    def sample_max(self):
+        """The largest of the calibration's sample frames at this quality."""
+        return max(len(_jpeg(self.draw(k, k * 97), self.pil_quality)) for k in SAMPLE_FRAMES)
+
     def _mean(self, pil_q):
         sizes = [len(_jpeg(self.draw(k, k * 97), pil_q)) for k in SAMPLE_FRAMES]
         return sum(sizes) / len(sizes)
 
-    def _calibrate(self, quality, default_q):
-        target = self.typical
-        if quality != default_q:
-            target = self.typical * self._mean(quality) / self._mean(default_q)
+    def _calibrate(self):
+        """Pillow's quality whose mean frame is the typical size: QS 10."""
         lo, hi = 5, 95
         while hi - lo > 1:
             mid = (lo + hi) // 2
-            if self._mean(mid) > target:
+            if self._mean(mid) > self.typical:
                 hi = mid
             else:
                 lo = mid
         return lo
+
+
+def _scale(pil_q):
+    # libjpeg's quality -> quantization table scale (%), jpeg_quality_scaling
+    return 5000.0 / pil_q if pil_q < 50 else 200.0 - 2 * pil_q
+
+
+def pil_quality_for_qs(pil_q10, qs):
+    """Pillow's quality for sensor QS, given the one that stands for QS 10:
+    the table scale grows linearly with QS (QS 0: the finest, Pillow 100)."""
+    s = max(1.0, _scale(pil_q10) * qs / 10.0)
+    q = 5000.0 / s if s > 100 else (200.0 - s) / 2
+    return max(1, min(100, int(round(q))))
 
 
 def _jpeg(im, q):
@@ -115,3 +135,17 @@ def _panorama(w, h, seed):
                     d.rectangle((wx, wy, wx + max(2, w // 90), wy + max(2, h // 60)), fill=(lv, lv, lv - 20))
         x += bw + rng.randrange(0, w // 20)
     return im.filter(ImageFilter.GaussianBlur(max(0.6, w / 640)))
+
+
+def size_factors(framesizes, qs_values, frames=SAMPLE_FRAMES):
+    """{qs: mean JPEG size at qs / mean size at QS 10}, averaged over
+    framesizes: what firmware/settings.py's QS_SIZE table holds."""
+    out = {}
+    for fs in framesizes:
+        sc = Scene(fs, 85)  # QS 10
+        p10 = sc.pil_quality
+        base = sc._mean(p10)
+        for qs in qs_values:
+            sizes = [len(_jpeg(sc.draw(k, k * 97), pil_quality_for_qs(p10, qs))) for k in frames]
+            out.setdefault(qs, []).append(sum(sizes) / len(sizes) / base)
+    return {qs: sum(v) / len(v) for qs, v in out.items()}

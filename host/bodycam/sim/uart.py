@@ -120,6 +120,7 @@ class BoardUart:
         self._tx_wire = Wire()
         self._rx_wire = Wire()
         self.recent = bytearray()  # the last RECENT bytes the board sent (for error messages)
+        self.listeners = []  # fn(bytes): told of everything the board sends, in order (tests)
         self.stats = {"to_host": 0, "to_board": 0, "rx_dropped": 0, "unheard": 0, "ignored": 0,
                       "interrupts": 0}
         self._stop = False
@@ -264,6 +265,8 @@ class BoardUart:
                 data = item
             self.recent += data
             del self.recent[:-RECENT]
+            for fn in self.listeners:
+                fn(data)
             for i in range(0, len(data), chunk_size_for(baud)):
                 piece = data[i:i + chunk_size_for(baud)]
                 self._tx_wire.cross(len(piece), baud)

@@ -24,7 +24,7 @@ from bodycam.evidence.store import StoreError
 class Station:
     def __init__(self, out, ports=(), store=None, delete=False, baud=None, once=False, reporter=None,
                  poll=10.0, scan_every=1.0, backoff_first=1.0, backoff_most=60.0, once_grace=60.0,
-                 comports=None, tick_every=0.5):
+                 comports=None, tick_every=0.5, open_dock=None):
         self.out = out
         self.fixed_ports = list(ports or ())
         self.store = store
@@ -38,6 +38,7 @@ class Station:
         self.once_grace = once_grace
         self.comports = comports  # callable -> [ListPortInfo]; pyserial's comports by default
         self.tick_every = tick_every
+        self.open_dock = open_dock  # callable(port, log) -> (dock client, close); slot.dock_on by default
         self.reporter = reporter
         self.slots = {}  # port -> Slot
         self.claims = {}  # device id -> Slot

@@ -70,13 +70,12 @@ class StationPuller(Puller):
         except StoreError as err:
             self.summary["store_errors"].append((name, str(err)))
             self.note("store_error", file=name, error=str(err))
-            return None
+            return
         finally:
             self.summary["upload_seconds"] += time.monotonic() - t0
         self.confirmed[name] = conf
         self.summary["stored"].append(name)
         self.note("stored", file=name, key=conf["key"], version=conf["version"], retain_until=conf["retain_until"])
-        return conf
 
     def _uploaded(self, n):
         self.summary["upload_bytes"] += n

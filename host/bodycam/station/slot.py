@@ -20,6 +20,20 @@ from bodycam.station.puller import StationPuller
 from bodycam.evidence.store import StoreRefused
 
 
+def dock_on(port, log):
+    """(DockClient, close) for the camera on `port`; LinkLost when the port
+    cannot be opened."""
+    p = open_port(port)
+
+    def close():
+        try:
+            p.close()
+        except OSError:
+            pass
+
+    return DockClient(p, log=log), close
+
+
 class Backoff:
     """Waits that double from `first` up to `most` seconds, reset on success."""
 
@@ -45,14 +59,12 @@ class Slot(threading.Thread):
         self.fixed = fixed  # given with --port: kept when it goes away; else dropped when unplugged
         self.state = "connecting"
         self.device = None
-        self.clip = None
         self.bytes = 0
         self.rate = 0.0
         self.errors = []  # (file or "", message), newest last
         self.totals = {"pulled": [], "stored": [], "deleted": [], "present": [], "busy": [], "bytes": 0,
                        "pull_seconds": 0.0, "upload_bytes": 0, "upload_seconds": 0.0, "baud": None}
         self.outcome = None  # of the last round: drained, store-pending, errors, gave-up, refused
-        self.gone = False  # an auto-detected port that disappeared
         self.puller = None
         self.backoff = Backoff(station.backoff_first, station.backoff_most)
         self._quit = threading.Event()
@@ -72,7 +84,6 @@ class Slot(threading.Thread):
     def note(self, event, **fields):
         if event == "uploading":
             self.set_state("uploading")
-            self.clip = fields.get("file")
         self.st.event(self, event, **fields)
 
     def row(self):
@@ -83,7 +94,7 @@ class Slot(threading.Thread):
         if now - self._rate_t >= 1.0:
             self.rate = (b - self._rate_b) / (now - self._rate_t)
             self._rate_t, self._rate_b = now, b
-        clip = (p.current if p is not None else None) or self.clip
+        clip = p.current if p is not None else None  # the file being pulled or uploaded
         rate = self.rate if self.state in ("pulling", "uploading") else 0.0
         return {"port": self.port, "device": self.device, "clip": clip, "bytes": b, "rate": rate,
                 "state": self.state, "errors": len(self.errors),
@@ -123,7 +134,6 @@ class Slot(threading.Thread):
             except (LinkLost, OSError) as e:
                 gone = isinstance(e, PortGone) or "cannot open" in str(e)
                 if gone and not self.fixed and not self.st.port_present(self.port):
-                    self.gone = True
                     self.outcome = "unplugged"
                     self.set_state("lost")
                     self.error("unplugged: %s" % e)
@@ -158,9 +168,8 @@ class Slot(threading.Thread):
         when some files wait for the store, "refused" for a device id
         conflict."""
         self.set_state("connecting")
-        port = open_port(self.port)
+        client, close = (self.st.open_dock or dock_on)(self.port, lambda m: self.st.event(self, "link", message=m))
         try:
-            client = DockClient(port, log=lambda m: self.st.event(self, "link", message=m))
             info = client.connect()
             if self.device is None:
                 dev = device_id(client, info)
@@ -175,10 +184,7 @@ class Slot(threading.Thread):
                 self.st.event(self, "camera", device=dev, board=info.get("board"), firmware=info.get("firmware"))
             return self._round(client)
         finally:
-            try:
-                port.close()
-            except OSError:
-                pass
+            close()
 
     def _round(self, client):
         self.set_state("pulling")
@@ -212,4 +218,3 @@ class Slot(threading.Thread):
         for k in ("bytes", "pull_seconds", "upload_bytes", "upload_seconds"):
             self.totals[k] += s.get("seconds" if k == "pull_seconds" else k, 0)
         self.totals["baud"] = s.get("baud") or self.totals["baud"]
-        self.clip = None

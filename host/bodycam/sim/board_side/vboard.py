@@ -19,6 +19,7 @@ import struct
 import sys
 import time
 
+import uctypes
 import vfs
 
 import clock
@@ -72,12 +73,14 @@ class Link:
         self.pins = {}  # gpio -> VirtualPin
         for k, v in info.get("pins", {}).items():
             self.pins[int(k)] = VirtualPin(v)
+        self._pins = tuple(self.pins.values())  # (no list per blocking call)
         self.edges = []  # [board_ms, gpio, level, id], in time order
         self.irq_t = None  # ticks seen by IRQ handlers while an edge is delivered
         self._rx = b""
         self._poll = select.poll()
         self._poll.register(self.ctl, select.POLLIN)
         self.leds = {}
+        self.camera = None  # the SensorCamera once the firmware made one
         # What is plugged into the camera connector ("ok", "missing": no
         # sensor on the bus, "fails-init": a sensor that sends no frame);
         # the simulator tells of a reseated cable with a "camera" message.
@@ -118,7 +121,8 @@ class Link:
             if wall_us >= 2000:
                 # poll's timeout is in whole ms: wake a little early, then
                 # sleep_us the rest (at speed N, 1 ms of wall is N ms of board)
-                self._poll.poll((wall_us - 1000) // 1000)  # wakes early when the simulator sends
+                for _ in self._poll.ipoll((wall_us - 1000) // 1000):  # wakes early when the simulator sends
+                    break
             elif wall_us > 0:
                 time.sleep_us(wall_us)
 
@@ -142,7 +146,13 @@ class Link:
 
     def service(self, now_ms):
         """Take the simulator's messages, deliver pin edges that are due."""
-        if self._poll.poll(0):
+        # ipoll: no list per call. The virtual board's own Python shares the
+        # firmware's heap, and garbage of its own would bring collections the
+        # chip never has (vboard_costs.GcTrace).
+        ready = False
+        for _ in self._poll.ipoll(0):
+            ready = True
+        if ready:
             data = self.ctl.recv(1024)
             if not data:
                 raise OSError("virtual board: the simulator has gone")
@@ -175,6 +185,7 @@ class Link:
         pin = self.pins.get(gpio)
         if pin is None:
             pin = self.pins[gpio] = VirtualPin(level)
+            self._pins = tuple(self.pins.values())
             return
         self.irq_t = t  # the handler reads the edge's own time, as on the chip
         try:
@@ -202,7 +213,7 @@ class Link:
         if not blocked:
             self.service(now)
             return
-        pins = list(self.pins.values())
+        pins = self._pins
         for pin in pins:
             pin.block()
         try:
@@ -215,38 +226,63 @@ class Link:
             finally:
                 self.irq_t = None
 
+    def flash_busy(self, us):
+        """A flash write or erase of us board us is being charged: it holds
+        the chip after whatever is owed already (vboard_costs)."""
+        cam = self.camera
+        if cam is not None:
+            cam.park(self.board_us() + self.board_time.owed_us, us)
+
     def pin(self, gpio, level=1):
         if gpio not in self.pins:
             self.pins[gpio] = VirtualPin(level)
+            self._pins = tuple(self.pins.values())
         return self.pins[gpio]
 
 
+_HDR = {"n": 0 | uctypes.UINT32, "seq": 4 | uctypes.UINT32, "t": 8 | uctypes.INT32,
+        "waited": 12 | uctypes.INT32}
+
+
 class SensorCamera:
-    """The OV2640 behind cnadler86's Camera API (src/modcamera.c v0.6.0,
-    mp_camera_hal_capture): capture() returns a signed ('b') memoryview
-    into one frame buffer (width*height/5 bytes, the driver's limit) that
-    the next capture overwrites, or None when esp_camera_fb_get() gives up
-    (the simulator's sensor then has already held us for the driver's
-    timeout). A failed capture is a blocking C call: pin IRQs wait for its
-    end."""
+    """The OV2640 behind cnadler86's Camera API (src/modcamera.c v0.6.0):
+    capture() gives back the buffer it holds, then returns a signed ('b')
+    memoryview into one frame buffer (width*height/5 bytes, the driver's
+    limit) that the next capture overwrites, or None when
+    esp_camera_fb_get() gives up (logging "Failed to capture image" on
+    UART0, as mp_camera_hal_capture does); free_buffer() gives it back
+    early. Which frame, and when, is the simulator's driver model
+    (host/bodycam/sim/camdriver.py): the sensor free-runs, a held buffer
+    is not refilled. A capture that waited (for a frame, or the 4 s
+    timeout) is a blocking C call: pin IRQs wait for its end."""
 
     sensor_name = "OV2640"  # cnadler86's Camera.sensor_name (the virtual sensor stands in for one)
 
-    def __init__(self, link, framesize, fps, quality):
+    def __init__(self, link, framesize, quality, fb_count=2, grab_mode="LATEST"):
         self._probe(link)
         w, h = FRAMESIZES[framesize]
         self.link = link
         self.fb = signed_frame_buffer(w * h // 5)
         self.mv = memoryview(self.fb)
-        self.hdr = bytearray(12)
+        self.hdr_mv = memoryview(bytearray(16))  # length, frame number, ms done, waited ("<IIii")
+        self.hdr = uctypes.struct(uctypes.addressof(self.hdr_mv), _HDR, uctypes.LITTLE_ENDIAN)
+        self.msg = bytearray(13)  # op, board us ("<Q"), and for P the us it lasts ("<I")
+        self.msg9 = memoryview(self.msg)[:9]
         self.seq = -1  # sensor frame number of the last capture
-        self.t_ms = 0  # its capture time (board ms)
+        self.t_ms = 0  # when the sensor finished it (board ms)
         self.failed = 0  # captures that returned None
         self.sock = _unix_socket(link.dir + "/cam")
-        self.sock.write(("S%s %d %d\n" % (framesize, fps, quality)).encode())
+        self.sock.write(("S%s %d %d %s\n" % (framesize, quality, fb_count, grab_mode)).encode())
         reply = self.sock.readline()
         if not reply.startswith(b"OK"):
             raise OSError("camera init failed: " + reply.decode().strip())
+        link.camera = self
+        # cnadler86's constructor takes a first frame and gives it back
+        # (src/modcamera_api.c mp_camera_make_new): no frame, no camera.
+        if self.capture() is None:
+            self.deinit()
+            raise OSError("Failed to capture initial frame. Construct a new object with appropriate configuration.")
+        self.free_buffer()
 
     @staticmethod
     def _probe(link):
@@ -275,27 +311,31 @@ class SensorCamera:
             link.c_call_end(True)
 
     def _read(self, mv, n):
-        got = 0
+        got = self.sock.readinto(mv, n)  # (no slice unless the bytes come in pieces)
         while got < n:
+            if not got:
+                raise OSError("camera: the sensor link closed")
             r = self.sock.readinto(mv[got:n])
             if not r:
                 raise OSError("camera: the sensor link closed")
             got += r
 
     def capture(self):
-        # A good capture returns at once on the chip: the driver's DMA task
-        # keeps the newest frame queued (esp32-camera driver/cam_hal.c, LATEST
-        # grab mode), so the simulated sensor's wait for its next frame is
-        # not a blocking call. A failed one is: fb_get waits its 4 s out in C.
+        # On the chip a capture whose frame is queued returns at once (the
+        # driver's DMA task filled it meanwhile); one that waits for a
+        # frame, or for the 4 s timeout, waits in C.
         self.link.c_call_begin()
-        failed = False
+        self.link.gc_trace.look()  # (the virtual board's own bookkeeping: GC trace, vboard_costs)
+        waited = True
         try:
-            self.sock.write(b"C")
-            self._read(memoryview(self.hdr), 12)
-            n, seq, t = struct.unpack("<IIi", self.hdr)
+            self._send(b"C")
+            self._read(self.hdr_mv, 16)
+            h = self.hdr
+            n, seq, t, waited = h.n, h.seq, h.t, h.waited
             if n == 0:
-                failed = True
                 self.failed += 1
+                # ESP_LOGE(TAG, "Failed to capture image"): printed, the log level is ERROR
+                _console("E (%d) MPY_CAMERA: Failed to capture image\r\n" % (self.link.board_us() // 10000 * 10))
                 return None  # esp_camera_fb_get() returned NULL
             if n > len(self.fb):
                 raise OSError("camera: frame of %d bytes exceeds the %d-byte buffer" % (n, len(self.fb)))
@@ -304,10 +344,40 @@ class SensorCamera:
             self.t_ms = t
             return self.mv[:n]
         finally:
-            self.link.c_call_end(failed)
+            self.link.c_call_end(bool(waited))
+
+    def free_buffer(self):
+        """esp_camera_fb_return(): the driver may fill the buffer again. Its
+        first byte is cleared, so reading the view afterwards (a bug: the
+        chip's driver overwrites it at its next frame) finds no JPEG."""
+        self._send(b"F")
+        self.fb[0] = 0
+
+    def park(self, start_us, us):
+        """The SPI flash is written or erased from board us start_us for us:
+        the cache is off, the camera's task cannot run (camdriver.py)."""
+        self._send(b"P", start_us, us)
+
+    def _send(self, op, at=None, us=None):
+        # each call with the board time it was made at (host/bodycam/sim/sensor.py)
+        m = self.msg
+        m[0] = op[0]
+        struct.pack_into("<Q", m, 1, self.link.board_us() if at is None else at)
+        if us is None:
+            self.sock.write(self.msg9)
+        else:
+            struct.pack_into("<I", m, 9, us)
+            self.sock.write(m)
 
     def deinit(self):
+        if self.link.camera is self:
+            self.link.camera = None
         self.sock.close()
+
+
+def _console(text):
+    # The driver's and ESP-IDF's own log lines go to UART0 too.
+    repl_uart().write(text.encode())
 
 
 class BoardHal:
@@ -323,7 +393,7 @@ class BoardHal:
         # As hal_esp32: a camera that fails to start is tried again (camslot.py)
         t0 = self.ticks_ms()
         self.camera = CameraSlot(
-            lambda: SensorCamera(link, settings["framesize"], settings["fps"], settings["jpeg_quality"]),
+            lambda: SensorCamera(link, settings["framesize"], settings["jpeg_quality"], settings["fb_count"]),
             self.ticks_ms, time.ticks_diff)
         t1 = self.ticks_ms()
         self.storage = mount_storage(board, link, self.button_pin)  # a card problem never stops the boot
@@ -397,6 +467,7 @@ def boot():
     vfs.umount("/")  # from here on the board sees only its own storage
     fc = info.get("flash_cost")
     part = FlashPartition(flash, info["vfs_offset"], info["vfs_size"], Costs(fc, bt, cpu) if fc or cpu else None)
+    part.busy = link.flash_busy
     if part.costs:
         link.cost_report.devices["flash"] = part.costs
     try:

@@ -210,6 +210,9 @@ class FlashPartition:
         self.blocks = size // self.BLOCK
         self._erased = b"\xff" * self.BLOCK
         self.costs = costs  # flash chip timings (erase, page program, read), or None
+        # busy(us): told of each program and erase before it is charged (the
+        # cache is off meanwhile: the camera's driver stalls, camdriver.py)
+        self.busy = None
 
     def readblocks(self, n, buf, off=0):
         t0 = _ticks_us()
@@ -234,7 +237,10 @@ class FlashPartition:
         self.f.seek(pos)
         self.f.write((a & b).to_bytes(len(buf), "little"))
         if c:
-            c.leave(c.flash_program(len(buf)), t0)
+            us = c.flash_program(len(buf))
+            if self.busy:
+                self.busy(us)
+            c.leave(us, t0)
 
     def ioctl(self, op, arg):
         if op == 4:
@@ -247,6 +253,9 @@ class FlashPartition:
             self.f.seek(self.offset + arg * self.BLOCK)
             self.f.write(self._erased)
             if c:
-                c.leave(c.flash_erase(), t0)
+                us = c.flash_erase()
+                if self.busy:
+                    self.busy(us)
+                c.leave(us, t0)
             return 0
         return 0

@@ -25,6 +25,7 @@ CALIBRATE = 5000
 HOLD_PROBES = 100
 CARRY_FLOOR_NS = 5000000  # overhead owed is kept up to a few scheduler ticks' worth
 CREDIT_US = 1500  # a hold that overslept by up to this (wall) is credited to the next
+GC_TRACE_KEPT = 256
 
 
 class BoardTime:
@@ -162,9 +163,9 @@ class Cpu:
         self._exact_ns()
         self.mark = self.now_ns()
         for _ in range(probes):
-            probe()
+            probe(None, None)
         self._exact_ns()
-        probe()
+        probe(None, None)
         self.overhead_ns = self._calibrating // (probes + 1)
         # block-device ops: the op's whole CPU less what io_end() timed
         self._calibrating = None
@@ -259,6 +260,41 @@ class Cpu:
         self.io_ns = 0
 
 
+class GcTrace:
+    """When the firmware's garbage collections ran, and what they cost in
+    board time. A collection shows as the heap's allocated bytes going
+    down; gc.mem_alloc() reads the allocation table (~0.5 ms here, inside
+    the camera's HAL call: not charged as the firmware's CPU), so it is
+    read at every capture, 5 times a board second at 5 fps: a collection
+    ran in the tick before the capture that sees it. (Looking after every
+    long stretch of CPU instead cost the writer ~10 % of its time: the CPU
+    clock's ticks make most stretches look long.) Its cost is the
+    firmware's CPU under the CPU model (a 4 MB heap, the ring included,
+    is ~1 ms here: py/gc.c reads every word of every live block). Each
+    entry: [board ms it was seen, board ms since the look before (it ran
+    in between), bytes freed, bytes free after]. Sent with the next cost
+    report; the simulator keeps them (VirtualBoard.gc_trace)."""
+
+    def __init__(self, link):
+        import gc
+        self.gc = gc
+        self.link = link
+        self.alloc = gc.mem_alloc()
+        self.at = link.board_us()
+        self.pending = []  # not sent yet
+
+    def look(self):
+        a = self.gc.mem_alloc()
+        now = self.link.board_us()
+        if a < self.alloc:
+            e = self.pending
+            e.append([now // 1000, (now - self.at) // 1000, self.alloc - a, self.gc.mem_free()])
+            if len(e) > GC_TRACE_KEPT:
+                del e[0]
+        self.alloc = a
+        self.at = now
+
+
 class _IoProbe:
     # The shape of a vboard_bdev op (an object's method, timed from its
     # first statement, its Costs.leave), for the framing io_end() misses.
@@ -286,7 +322,7 @@ def calibrate(probes=200000, holds=2000):
     return Cpu(BoardTime(1000), 1.0, zero)._recalibrated(probes, holds)
 
 
-def _noop():
+def _noop(obj, a):
     pass
 
 
@@ -338,6 +374,9 @@ class Report:
         for name, c in self.devices.items():
             d[name] = {"ops": c.ops, "busy_us": c.busy_us, "stalls": c.stalls, "write_bytes": c.wbytes,
                        "read_bytes": c.rbytes}
+        trace = self.link.gc_trace
+        if trace.pending:
+            d["gc"], trace.pending = trace.pending, []
         self.link.send(d)
 
 
@@ -354,12 +393,14 @@ def attach(link, info, camera_cls, uart_cls=()):
     bt = BoardTime(link._sm)
     cpu = None
     cls = type(link)
+    link.gc_trace = GcTrace(link)
     if info.get("cpu_scale"):
         cpu = Cpu(bt, info["cpu_scale"], info.get("cpu_calibration"))
         cls.ticks_ms = _bracket(cpu, cls.ticks_ms)
         cls.sleep_ms = _bracket(cpu, cls.sleep_ms)
         cls.sleep_until_us = _bracket(cpu, cls.sleep_until_us)
         camera_cls.capture = _bracket(cpu, camera_cls.capture)
+        camera_cls.free_buffer = _bracket(cpu, camera_cls.free_buffer)
         for c in uart_cls if isinstance(uart_cls, tuple) else (uart_cls,) if uart_cls else ():
             for name in ("write", "sleep_us", "flush", "deinit", "any", "readinto", "wait"):
                 if hasattr(c, name):
