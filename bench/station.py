@@ -3,6 +3,7 @@
 (Object Lock, COMPLIANCE retention). Prints JSON.
 
     python bench/station.py [--boards 4] [--baud 921600] [--clip-mb 1] [--no-store] [--link tty|rfc2217]
+                            [--cpu esp32|host]
 
 1. Each board (provisioned with a device key, as `bodycam deploy` does)
    records a clip of at least --clip-mb MB with board time sped up.
@@ -105,11 +106,11 @@ class Sampler(threading.Thread):
                 for k, v in sorted(self.counts.items(), key=lambda kv: -kv[1])[:n]] if self.total else []
 
 
-def host_boards(states):
+def host_boards(states, cpu="esp32"):
     """--host-boards: run the boards at speed 1, print their URLs and pids,
     keep them until stdin closes."""
     with contextlib.ExitStack() as stack:
-        vbs = [stack.enter_context(VirtualBoard(state_dir=s, speed=1)) for s in states]
+        vbs = [stack.enter_context(VirtualBoard(state_dir=s, speed=1, cpu=cpu)) for s in states]
         for vb in vbs:
             vb.wait_recording_ready(timeout=120)
         print(json.dumps({"urls": [vb.port_url for vb in vbs], "ttys": [vb.tty_path for vb in vbs],
@@ -157,10 +158,13 @@ def main():
     ap.add_argument("--delete", action="store_true", help="also delete on the boards after confirmation")
     ap.add_argument("--link", choices=("tty", "rfc2217"), default="tty",
                     help="each board's kernel tty (default: as USB adapters are read) or its RFC 2217 port")
+    ap.add_argument("--cpu", choices=("esp32", "host"), default="esp32",
+                    help="the boards' CPU model while draining (host: the firmware's Python at this machine's "
+                         "speed, to tell the station's own cost from the esp32 model's)")
     ap.add_argument("--host-boards", nargs="+", metavar="STATE", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.host_boards:
-        return host_boards(a.host_boards)
+        return host_boards(a.host_boards, a.cpu)
 
     tmp = tempfile.mkdtemp(prefix="bench-station-")
     os.environ["BODYCAM_KEYRING"] = os.path.join(tmp, "keys.json")
@@ -185,7 +189,7 @@ def main():
         from bodycam.evidence.store import EvidenceStore
         store = EvidenceStore("s3://bench-evidence/station", retain_days=1)
 
-    host = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--host-boards"] + states,
+    host = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--cpu", a.cpu, "--host-boards"] + states,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         boards = json.loads(host.stdout.readline())
@@ -235,7 +239,7 @@ def main():
     if load_before[0] >= cores:
         why.append("machine already loaded by other work (load %.1f on %d cores)" % (load_before[0], cores))
     out = {
-        "boards": a.boards, "baud": a.baud, "clip_mb": a.clip_mb, "link": a.link, "all_drained": s["ok"],
+        "boards": a.boards, "baud": a.baud, "clip_mb": a.clip_mb, "link": a.link, "board_cpu_model": a.cpu, "all_drained": s["ok"],
         "target_aggregate_line_ratio": 0.85,
         "aggregate_bytes_per_s": round(agg), "aggregate_line_ratio": round(agg / (a.boards * line), 4),
         "per_board_line_ratio": [p["line_ratio"] for p in per],
