@@ -18,7 +18,10 @@ from ring import _ticks_diff
 from recstate import BUFFERING, FINALIZING, RECORDING, STATE_NAMES  # noqa: F401 (also the recorder's names)
 
 CLIP_FORMAT = "bodycam-clip/1"
-SYNC_MS = 1000  # a power cut loses at most this much of a recording
+# A recording is synced when its newest frame on the card is this much
+# newer than the last synced one: with the write's own lag that keeps every
+# live frame older than 1 s on the card (the promise, docs/evidence.md).
+SYNC_MS = 750
 # At the press the pre-roll (~1.5 MB for 30 s of VGA, ~8 s of a typical
 # card's time) goes to the card newest frame first, with live frames
 # appended as they come (backfill.py): a power cut in those seconds keeps

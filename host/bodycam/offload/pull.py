@@ -108,7 +108,9 @@ class Puller:
             self.summary["seconds"] = time.monotonic() - t0
             # resends and how the frame size adapted to the line (client.py)
             self.summary["link"] = {k: v for k, v in self.c.stats.items() if k != "chunk_history"}
-            self.summary["link"]["console_lines"] = self.c.reader.console_lines  # device log lines taken out of frames
+            reader = getattr(self.c, "reader", None)  # (a client without a serial frame reader has none)
+            if reader is not None:
+                self.summary["link"]["console_lines"] = reader.console_lines  # device log lines taken out of frames
         finally:
             if self.progress is not None:
                 self.progress.clear()
