@@ -34,12 +34,16 @@ def system(app):
     out["key"] = getattr(seal, "key_id", None) is not None
     b = app.button
     out["button_edges"] = b.w
-    try:
-        import vboard
-        out["virtual"] = vboard.attached()
-    except ImportError:
-        out["virtual"] = False
+    vb = _vboard()
+    out["virtual"] = bool(vb and vb.attached())
     return out
+
+
+def _vboard():
+    # The virtual board's module, if this firmware runs on one: it is loaded
+    # before the firmware there. Looked up, never imported: on a chip there
+    # is none, and on the unix port importing it costs heap for nothing.
+    return sys.modules.get("vboard")
 
 
 def command(app, args):
@@ -53,10 +57,7 @@ def command(app, args):
         names = list(getattr(app.hal, "board", {}).get("leds", {}))
         return _led_job(app, names)
     if verb == "press":
-        try:
-            import vboard
-        except ImportError:
-            vboard = None
+        vboard = _vboard()
         if vboard is None or not vboard.attached():
             raise ValueError("only a virtual board can press its own button: press it by hand")
         vboard.LINK.send({"op": "tap"})  # the simulator presses, as a finger would

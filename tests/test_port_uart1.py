@@ -39,6 +39,7 @@ class Out:
 
 clk = Clock()
 vboard.LINK = clk
+VU.attach(clk)
 """
 
 

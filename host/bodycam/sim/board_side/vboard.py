@@ -502,6 +502,7 @@ def boot():
         if link.sd_card.costs:
             link.cost_report.devices["sd"] = link.sd_card.costs
     LINK = link
+    uart_attach(link)
     return link
 
 
@@ -509,3 +510,4 @@ def boot():
 # port drives them: vboard_uart.py. The firmware finds them here, as it
 # finds machine.UART on the chip.
 from vboard_uart import DriverUart, ReplStdin, ReplUart, UART, _idf_log, repl_stdin, repl_uart, uart_baud  # noqa: E402,F401
+from vboard_uart import attach as uart_attach  # noqa: E402

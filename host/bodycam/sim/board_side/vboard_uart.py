@@ -52,9 +52,15 @@ _ROUTE = {"tx": 0}  # which UART drives GPIO1: 0, 1 or None (released)
 _STATE = {"repl": None, "uart1": None, "baud0": 0, "stdin": None}
 
 
+_BOOT = {"link": None}  # the Link of this boot (vboard.boot() attaches it)
+
+
+def attach(link):
+    _BOOT["link"] = link
+
+
 def _link():
-    import vboard
-    return vboard.LINK
+    return _BOOT["link"]
 
 
 def _tell():
