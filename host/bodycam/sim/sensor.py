@@ -273,6 +273,16 @@ class _Camera:
         clock.sleep((fr.served_us - clock.us()) / 1000.0)  # (when it had to wait for the frame)
         done = fr.done_us // 1000
         served = clock.ms()
+        # Counted before the reply: once the board has the frame, whoever
+        # watches the sensor (a test reading first_ms after the boot line)
+        # sees it too.
+        sensor.times.append((fr.k, done, served, hashlib.sha256(data).hexdigest()))
+        sensor.frames += 1
+        sensor.bytes += len(data)
+        if sensor.first_ms is None:
+            sensor.first_ms = done
+        sensor.last_ms = done
+        sensor.last_seq = fr.k
         conn.sendall(struct.pack("<IIii", len(data), fr.k, done, int(fr.served_us > t)) + data)
         # The frame the next capture will likely want, rendered meanwhile
         # (after the reply: the render thread would hold the GIL before it).
@@ -281,13 +291,6 @@ class _Camera:
         self.last_k = fr.k
         nk = fr.k + self.step
         self.ahead = (nk, sensor._pool.submit(self.scene.render, nk, self._done_ms(nk)))
-        sensor.times.append((fr.k, done, served, hashlib.sha256(data).hexdigest()))
-        sensor.frames += 1
-        sensor.bytes += len(data)
-        if sensor.first_ms is None:
-            sensor.first_ms = done
-        sensor.last_ms = done
-        sensor.last_seq = fr.k
 
 
 def _check_every(every):
