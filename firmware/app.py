@@ -121,11 +121,7 @@ class App:
             if self.free_camera is not None:
                 self.free_camera()
             self.exposed = self.exposure_of(now, called)
-        was = self.recorder.state
-        self.poll_button(now)
-        if was == BUFFERING and self.recorder.state == RECORDING:
-            took = _ticks_diff(hal.ticks_ms(), now)
-            self.start_ms = took if took > START_MS else START_MS
+        self.poll_timed(now)
         hal.clock.keep(now)  # UTC stays right past the 6.2-day tick range (clock.py)
         # The writer must hand back before the NEXT exposure, not one interval
         # after this capture: a capture that found its frame waiting (the loop
@@ -202,6 +198,17 @@ class App:
             if ev == btn.NONE:
                 return
             self.recorder.on_button(ev, b.t, b.held_ms, now)
+
+    def poll_timed(self, now):
+        """poll_button, timing a press that starts a clip (start_ms, for
+        wait_until). True if one did."""
+        was = self.recorder.state
+        self.poll_button(now)
+        if was != BUFFERING or self.recorder.state != RECORDING:
+            return False
+        took = _ticks_diff(self.hal.ticks_ms(), now)
+        self.start_ms = took if took > START_MS else START_MS
+        return True
 
     def write(self, now, deadline):
         # Writer work until caught up or the next frame is due: a step (one
@@ -307,10 +314,7 @@ class App:
                     # first, then the tick after it starts the clip.
                     hal.sleep_ms(left)
                     return
-                self.poll_button(now)
-                if was == BUFFERING and self.recorder.state == RECORDING:
-                    took = _ticks_diff(hal.ticks_ms(), now)
-                    self.start_ms = took if took > START_MS else START_MS
+                if self.poll_timed(now):
                     self.write(now, due)
                     continue
                 if b.in_burst:  # settling: look again after a debounce's worth
